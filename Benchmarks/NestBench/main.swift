@@ -1,0 +1,27 @@
+import Foundation
+
+let usageText = """
+    usage: nest-bench <command> [options]
+
+    commands:
+      scenario FILE|DIR... [--out DIR]   run differential-test scenarios (scenario-format.md)
+      trace PATH.json.gz [--json] [--runs N] [--client-id ID]
+                                         replay an editing trace and measure the CRDT engine
+      --help                             this text
+      --version                          print the version
+    """
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "scenario":
+    exit(ScenarioCommand.run(Array(arguments.dropFirst())))
+case "trace":
+    exit(TraceCommand.run(Array(arguments.dropFirst())))
+case "--version":
+    print("nest-bench 0.1.0")
+case "--help", "-h", "help":
+    print(usageText)
+default:
+    FileHandle.standardError.write(Data((usageText + "\n").utf8))
+    exit(2)
+}

@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Strict settings shared by every target: Swift 6 language mode plus the
+/// upcoming features the Swift server ecosystem has adopted.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "nest-sync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "CRDT", targets: ["CRDT"]),
+        .executable(name: "nest-server", targets: ["NestServer"]),
+        .executable(name: "nest", targets: ["NestClient"]),
+        .executable(name: "nest-bench", targets: ["NestBench"]),
+    ],
+    targets: [
+        .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
+        .executableTarget(name: "NestServer", dependencies: ["CRDT"], path: "Server", swiftSettings: strictSettings),
+        .executableTarget(name: "NestClient", dependencies: ["CRDT"], path: "Client", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "NestBench", dependencies: ["CRDT", "ScenarioKit"], path: "Benchmarks/NestBench",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+print("nest-server 0.1.0")

@@ -1,0 +1,286 @@
+/// A value to put into a map or array: plain JSON-like data, binary, or a
+/// new nested shared type with its initial content (Yjs prelim types).
+public indirect enum YInput: Sendable {
+    case value(YAny)
+    case binary([UInt8])
+    /// A new nested map; entries are set in the given order.
+    case map([(String, YInput)])
+    /// A new nested array with initial elements.
+    case array([YInput])
+    /// A new nested text with initial content.
+    case text(String)
+}
+
+/// A cached position in a sequence: `item` starts at visible index `index`.
+struct SearchMarker {
+    unowned(unsafe) var item: Item
+    var index: Int
+}
+
+/// The state shared by every kind of shared type (Yjs `AbstractType`): the
+/// item list of a sequence, the key → rightmost-entry map, and observers.
+public final class Branch {
+    weak var doc: Doc?
+    /// The item whose content is this type; nil for a root type.
+    weak var item: Item?
+    var rootName: String?
+    var kind: TypeKind
+    var start: Item?
+    var map: [String: Item] = [:]
+    /// Visible length of the sequence.
+    var length = 0
+    var hasFormatting = false
+    var markers: [SearchMarker] = []
+    /// Initial content of a type not integrated yet.
+    var prelim: YInput?
+    var observers: [(id: Int, handler: (YEvent) -> Void)] = []
+    var deepObservers: [(id: Int, handler: ([YEvent]) -> Void)] = []
+
+    init(kind: TypeKind) {
+        self.kind = kind
+    }
+
+    /// Path from the root: root name first, then keys and indexes.
+    var path: [PathSegment] {
+        var segments: [PathSegment] = []
+        var b: Branch? = self
+        while let branch = b {
+            guard let item = branch.item, let parent = item.parent else {
+                segments.append(.key(branch.rootName ?? ""))
+                break
+            }
+            if let key = item.parentSub {
+                segments.append(.key(key))
+            } else {
+                var index = 0
+                var n = parent.start
+                while let x = n, x !== item {
+                    if x.isVisible { index += x.length }
+                    n = x.right
+                }
+                segments.append(.index(index))
+            }
+            b = parent
+        }
+        return segments.reversed()
+    }
+
+    // MARK: Reading
+
+    /// Visible values of a sequence, nested types as `YAny` JSON.
+    func sequenceValues() -> [YAny] {
+        var out: [YAny] = []
+        var n = start
+        while let item = n {
+            if item.isVisible { out.append(contentsOf: item.content.values()) }
+            n = item.right
+        }
+        return out
+    }
+
+    /// The current value item of a map key.
+    func mapItem(_ key: String) -> Item? {
+        guard let item = map[key], !item.deleted else { return nil }
+        return item
+    }
+
+    /// Visible keys of a map, sorted.
+    func mapKeys() -> [String] {
+        map.compactMap { $0.value.deleted ? nil : $0.key }.sorted()
+    }
+
+    /// The type as JSON: text as string, map as object, array as array.
+    func toJSON() -> YAny {
+        switch kind {
+        case .text, .xmlText:
+            return .string(textString())
+        case .map:
+            return .object(mapKeys().compactMap { k in map[k].flatMap { $0.content.values().last }.map { (k, $0) } })
+        case .array, .xmlFragment, .xmlElement, .xmlHook:
+            return .array(sequenceValues())
+        case .undetermined:
+            if start != nil { return .array(sequenceValues()) }
+            return .object(mapKeys().compactMap { k in map[k].flatMap { $0.content.values().last }.map { (k, $0) } })
+        }
+    }
+
+    /// Concatenated visible string content.
+    func textString() -> String {
+        var units: [UInt16] = []
+        var n = start
+        while let item = n {
+            if !item.deleted, case .string(let s) = item.content { units.append(contentsOf: s) }
+            n = item.right
+        }
+        return String(decoding: units, as: UTF16.self)
+    }
+
+    // MARK: Prelim content
+
+    /// Writes the initial content given at creation, right after the type's
+    /// own item (Yjs `_integrate` of prelim types).
+    func integratePrelim(_ txn: Transaction) {
+        guard let content = prelim else { return }
+        prelim = nil
+        switch content {
+        case .map(let entries):
+            for (k, v) in entries { mapSet(txn, key: k, value: v) }
+        case .array(let values):
+            insertSequence(txn, at: 0, values)
+        case .text(let s):
+            YText(branch: self).insert(txn, index: 0, text: Array(s.utf16), attributes: nil)
+        default:
+            break
+        }
+    }
+
+    // MARK: Editing helpers
+
+    /// A new item created by this replica at the end of its clock range.
+    func newItem(_ txn: Transaction, left: Item?, right: Item?, parentSub: String?, content: ItemContent) -> Item {
+        let doc = txn.doc
+        let client = doc.clientID
+        return Item(
+            id: ID(client: client, clock: doc.store.state(client)), left: left, origin: left?.lastID, right: right,
+            rightOrigin: right?.id, parent: self, parentSub: parentSub, content: content)
+    }
+
+    static func content(for input: YInput) -> ItemContent {
+        switch input {
+        case .value(let v): return .any([v])
+        case .binary(let b): return .binary(b)
+        case .map: return .type(makePrelim(.map, input))
+        case .array: return .type(makePrelim(.array, input))
+        case .text: return .type(makePrelim(.text, input))
+        }
+    }
+
+    private static func makePrelim(_ kind: TypeKind, _ input: YInput) -> Branch {
+        let b = Branch(kind: kind)
+        b.prelim = input
+        return b
+    }
+
+    /// Inserts values after `left` (nil: at the start), packing consecutive
+    /// JSON values into one item (spec 6.7).
+    func insertAfter(_ txn: Transaction, _ reference: Item?, _ values: [YInput]) {
+        var left = reference
+        let right = reference == nil ? start : reference?.right
+        var pack: [YAny] = []
+        func flush() {
+            guard !pack.isEmpty else { return }
+            let item = newItem(txn, left: left, right: right, parentSub: nil, content: .any(pack))
+            txn.doc.integrate(item, txn)
+            left = item
+            pack = []
+        }
+        for v in values {
+            if case .value(let any) = v {
+                pack.append(any)
+                continue
+            }
+            flush()
+            let item = newItem(txn, left: left, right: right, parentSub: nil, content: Branch.content(for: v))
+            txn.doc.integrate(item, txn)
+            left = item
+        }
+        flush()
+    }
+
+    /// Inserts values at a visible index of an array-like sequence.
+    func insertSequence(_ txn: Transaction, at index: Int, _ values: [YInput]) {
+        if index == 0 {
+            updateMarkers(index: 0, delta: values.count)
+            insertAfter(txn, nil, values)
+            return
+        }
+        let left = visibleItem(endingAt: index, txn)
+        updateMarkers(index: index, delta: values.count)
+        insertAfter(txn, left, values)
+    }
+
+    /// Appends after the very last item of the list, deleted ones included.
+    func pushSequence(_ txn: Transaction, _ values: [YInput]) {
+        var n = markers.max(by: { $0.index < $1.index })?.item ?? start
+        while let x = n, let r = x.right { n = r }
+        insertAfter(txn, n, values)
+    }
+
+    /// Deletes `count` visible units from `index`.
+    func deleteSequence(_ txn: Transaction, at index: Int, count: Int) {
+        guard count > 0 else { return }
+        var remaining = index
+        var n: Item?
+        if let m = nearestMarker(index) {
+            n = m.item
+            remaining -= m.index
+            // Markers may sit on deleted items; step back over hidden ones so the walk stays exact.
+        } else {
+            n = start
+        }
+        while let x = n, remaining > 0 {
+            if x.isVisible {
+                if remaining < x.length {
+                    _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + remaining))
+                }
+                remaining -= x.length
+            }
+            n = x.right
+        }
+        var left = count
+        while left > 0, let x = n {
+            if !x.deleted && x.isCountable {
+                if left < x.length {
+                    _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + left))
+                }
+                left -= x.length
+                txn.doc.deleteItem(x, txn)
+            }
+            n = x.right
+        }
+        updateMarkers(index: index, delta: -count)
+    }
+
+    /// The visible item whose content ends exactly at `index` (> 0), split if
+    /// needed; its right neighbour may be deleted.
+    func visibleItem(endingAt index: Int, _ txn: Transaction) -> Item? {
+        var remaining = index
+        var n: Item?
+        if let m = nearestMarker(index) {
+            n = m.item
+            remaining -= m.index
+            if remaining == 0 {
+                n = m.item.previousVisible
+                remaining += n?.length ?? 0
+            }
+        } else {
+            n = start
+        }
+        while let x = n {
+            if x.isVisible {
+                if remaining <= x.length {
+                    if remaining < x.length {
+                        _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + remaining))
+                    }
+                    remember(x, index: index - remaining)
+                    return x
+                }
+                remaining -= x.length
+            }
+            n = x.right
+        }
+        return nil
+    }
+
+    // MARK: Maps
+
+    func mapSet(_ txn: Transaction, key: String, value: YInput) {
+        let left = map[key]
+        let item = newItem(txn, left: left, right: nil, parentSub: key, content: Branch.content(for: value))
+        txn.doc.integrate(item, txn)
+    }
+
+    func mapDelete(_ txn: Transaction, key: String) {
+        if let item = map[key] { txn.doc.deleteItem(item, txn) }
+    }
+}

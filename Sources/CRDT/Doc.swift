@@ -1,0 +1,370 @@
+/// A Yjs-compatible CRDT document: a set of named root types whose content
+/// merges with any other replica's in any order (spec 2, 5, 6).
+///
+/// A `Doc` is not thread-safe; confine it to one actor or queue.
+public final class Doc {
+    /// This replica's client id. Changed automatically if an applied update
+    /// shows another replica using the same id.
+    public internal(set) var clientID: Int
+    /// Whether deleted content is garbage-collected (Yjs default: true).
+    public let gc: Bool
+    let store = StructStore()
+    var roots: [String: Branch] = [:]
+    var currentTransaction: Transaction?
+    private var cleanupQueue: [Transaction] = []
+    private var updateHandlers: [(id: Int, handler: ([UInt8], Transaction) -> Void)] = []
+    private var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
+    private var nextHandlerID = 0
+
+    /// Creates an empty document. Without a client id a random 32-bit one is
+    /// chosen, as Yjs does.
+    public init(clientID: Int? = nil, gc: Bool = true) {
+        self.clientID = clientID ?? Doc.randomClientID()
+        self.gc = gc
+    }
+
+    deinit {
+        // Items link to each other strongly to the right; break chains
+        // iteratively so that releasing a long document cannot overflow the stack.
+        for (_, structs) in store.clients {
+            for item in structs {
+                item.right = nil
+                if case .type(let b) = item.content { b.start = nil; b.map = [:] }
+            }
+        }
+        for (_, b) in roots { b.start = nil; b.map = [:] }
+    }
+
+    static func randomClientID() -> Int { Int(UInt32.random(in: 0...UInt32.max)) }
+
+    // MARK: Roots
+
+    /// The root type called `name`, created on first use.
+    func root(_ name: String, kind: TypeKind? = nil) -> Branch {
+        if let b = roots[name] {
+            if let kind, b.kind == .undetermined { b.kind = kind }
+            return b
+        }
+        let b = Branch(kind: kind ?? .undetermined)
+        b.doc = self
+        b.rootName = name
+        roots[name] = b
+        return b
+    }
+
+    /// The root text called `name`.
+    public func getText(_ name: String) -> YText { YText(branch: root(name, kind: .text)) }
+    /// The root map called `name`.
+    public func getMap(_ name: String) -> YMap { YMap(branch: root(name, kind: .map)) }
+    /// The root array called `name`.
+    public func getArray(_ name: String) -> YArray { YArray(branch: root(name, kind: .array)) }
+
+    /// Names of the root types known to the document.
+    public var rootNames: [String] { roots.keys.sorted() }
+
+    // MARK: Observers
+
+    /// Calls `handler` with the v1 update of every transaction that changed
+    /// something (spec 5.6). Returns a token for ``removeHandler(_:)``.
+    @discardableResult
+    public func onUpdate(_ handler: @escaping ([UInt8], Transaction) -> Void) -> Int {
+        nextHandlerID += 1
+        updateHandlers.append((nextHandlerID, handler))
+        return nextHandlerID
+    }
+
+    /// Calls `handler` after every transaction, before its update is emitted.
+    @discardableResult
+    public func onAfterTransaction(_ handler: @escaping (Transaction) -> Void) -> Int {
+        nextHandlerID += 1
+        afterTransactionHandlers.append((nextHandlerID, handler))
+        return nextHandlerID
+    }
+
+    /// Removes a handler registered with ``onUpdate(_:)`` or ``onAfterTransaction(_:)``.
+    public func removeHandler(_ id: Int) {
+        updateHandlers.removeAll { $0.id == id }
+        afterTransactionHandlers.removeAll { $0.id == id }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a transaction. Nested calls join the outer transaction;
+    /// observers and update handlers run once the outermost one ends.
+    @discardableResult
+    public func transact<R>(origin: (any Sendable)? = nil, _ body: (Transaction) throws -> R) rethrows -> R {
+        try transact(origin: origin, local: true, body)
+    }
+
+    func transact<R>(origin: (any Sendable)?, local: Bool, _ body: (Transaction) throws -> R) rethrows -> R {
+        if let txn = currentTransaction { return try body(txn) }
+        let txn = Transaction(doc: self, origin: origin, local: local)
+        currentTransaction = txn
+        cleanupQueue.append(txn)
+        let isFirst = cleanupQueue.count == 1
+        defer {
+            if currentTransaction === txn { currentTransaction = nil }
+            if isFirst { runCleanups() }
+        }
+        return try body(txn)
+    }
+
+    private func runCleanups() {
+        var i = 0
+        while i < cleanupQueue.count {
+            let txn = cleanupQueue[i]
+            currentTransaction = nil
+            observe(txn)
+            finish(txn)
+            i += 1
+        }
+        cleanupQueue.removeAll()
+    }
+
+    /// Observer phase: events, then (Yjs 13.6) formatting cleanup after remote
+    /// changes in a follow-up transaction.
+    private func observe(_ txn: Transaction) {
+        txn.deleteSet.sortAndMerge()
+        txn.afterState = store.stateVector()
+        for oid in txn.changedOrder {
+            guard let (branch, keys) = txn.changed[oid] else { continue }
+            if let item = branch.item, item.deleted { continue }
+            branch.callObservers(txn, keys: keys)
+        }
+        deliverDeepEvents(txn)
+        for (_, handler) in afterTransactionHandlers { handler(txn) }
+        if txn.needFormattingCleanup {
+            transact(origin: nil, local: true) { cleanupTxn in
+                YText.cleanupAfterRemoteTransaction(txn, cleanupTxn)
+            }
+        }
+    }
+
+    /// Cleanup phase: GC, squashing, and the update event.
+    private func finish(_ txn: Transaction) {
+        let ds = txn.deleteSet
+        if gc { tryGC(ds) }
+        tryMerge(ds)
+        for (client, clock) in txn.afterState {
+            let before = txn.beforeState[client] ?? 0
+            guard before != clock, var structs = store.clients[client] else { continue }
+            store.clients[client] = nil
+            let firstChange = max(StructStore.findIndex(structs, before), 1)
+            var i = structs.count - 1
+            while i >= firstChange {
+                i -= 1 + mergeWithLefts(&structs, i)
+            }
+            store.clients[client] = structs
+        }
+        var m = txn.mergeStructs.count - 1
+        while m >= 0 {
+            let id = txn.mergeStructs[m].id
+            m -= 1
+            guard var structs = store.clients[id.client] else { continue }
+            store.clients[id.client] = nil
+            let pos = StructStore.findIndex(structs, id.clock)
+            var done = false
+            if pos + 1 < structs.count, mergeWithLefts(&structs, pos + 1) > 1 { done = true }
+            if !done && pos > 0 { _ = mergeWithLefts(&structs, pos) }
+            store.clients[id.client] = structs
+        }
+        if !txn.local, txn.afterState[clientID] != txn.beforeState[clientID] {
+            clientID = Doc.randomClientID()
+        }
+        if !updateHandlers.isEmpty, let update = encodeTransactionUpdate(txn) {
+            for (_, handler) in updateHandlers { handler(update, txn) }
+        }
+    }
+
+    /// The v1 update of a finished transaction, or nil if it changed nothing.
+    private func encodeTransactionUpdate(_ txn: Transaction) -> [UInt8]? {
+        let changedState = txn.afterState.contains { txn.beforeState[$0.key] != $0.value }
+        if txn.deleteSet.isEmpty && !changedState { return nil }
+        var enc = Lib0Encoder(capacity: 64)
+        writeStructs(&enc, from: txn.beforeState, includeAllUnknown: true)
+        txn.deleteSet.write(&enc)
+        return enc.bytes
+    }
+
+    // MARK: Garbage collection and squashing
+
+    private func tryGC(_ ds: DeleteSet) {
+        for (client, ranges) in ds.clients {
+            guard store.clients[client] != nil else { continue }
+            for r in ranges.reversed() {
+                let end = r.clock + r.length
+                guard let structs = store.clients[client] else { break }
+                var si = StructStore.findIndex(structs, r.clock)
+                while let structs = store.clients[client], si < structs.count {
+                    let s = structs[si]
+                    if s.id.clock >= end { break }
+                    if !s.isGC && s.deleted && !s.keep { gcItem(s, parentGCd: false) }
+                    si += 1
+                }
+            }
+        }
+    }
+
+    /// Drops the content of a deleted item (spec 6.6).
+    func gcItem(_ item: Item, parentGCd: Bool) {
+        if case .type(let b) = item.content {
+            var child = b.start
+            while let c = child {
+                let next = c.right
+                gcItem(c, parentGCd: true)
+                child = next
+            }
+            b.start = nil
+            for (_, last) in b.map {
+                var c: Item? = last
+                while let entry = c {
+                    let prev = entry.left
+                    gcItem(entry, parentGCd: true)
+                    c = prev
+                }
+            }
+            b.map = [:]
+            b.markers.removeAll()
+        }
+        if parentGCd {
+            item.right = nil
+            store.replace(item, with: Item(gc: item.id, length: item.length))
+        } else {
+            item.content = .deleted(item.length)
+        }
+    }
+
+    private func tryMerge(_ ds: DeleteSet) {
+        for (client, ranges) in ds.clients {
+            guard var structs = store.clients[client] else { continue }
+            store.clients[client] = nil
+            for r in ranges.reversed() {
+                var si = min(structs.count - 1, 1 + StructStore.findIndex(structs, r.clock + r.length - 1))
+                while si > 0 && structs[si].id.clock >= r.clock {
+                    si -= 1 + mergeWithLefts(&structs, si)
+                }
+            }
+            store.clients[client] = structs
+        }
+    }
+
+    /// Merges `structs[pos]` into its left neighbours while possible; returns
+    /// how many structs were removed.
+    private func mergeWithLefts(_ structs: inout [Item], _ pos: Int) -> Int {
+        var i = pos
+        while i > 0 {
+            let left = structs[i - 1]
+            let right = structs[i]
+            guard left.deleted == right.deleted, left.isGC == right.isGC, mergeStructs(left, right) else { break }
+            if let key = right.parentSub, let parent = right.parent, parent.map[key] === right {
+                parent.map[key] = left
+            }
+            i -= 1
+        }
+        let merged = pos - i
+        if merged > 0 { structs.removeSubrange((pos + 1 - merged)...pos) }
+        return merged
+    }
+
+    private func mergeStructs(_ left: Item, _ right: Item) -> Bool {
+        if left.isGC {
+            left.length += right.length
+            return true
+        }
+        guard right.origin == left.lastID, left.right === right, left.rightOrigin == right.rightOrigin,
+              left.id.client == right.id.client, left.id.clock + left.length == right.id.clock,
+              left.content.ref == right.content.ref, left.content.merge(with: right.content)
+        else { return false }
+        if let parent = left.parent { parent.markerMerged(left: left, right: right) }
+        if right.keep { left.keep = true }
+        left.right = right.right
+        if let r = left.right { r.left = left }
+        left.length += right.length
+        right.right = nil
+        return true
+    }
+
+    // MARK: Encoding
+
+    /// Writes the struct section: every client whose state exceeds `sv`,
+    /// from the clock given there (spec 5.3, 5.6).
+    func writeStructs(_ enc: inout Lib0Encoder, from sv: [Int: Int], includeAllUnknown: Bool) {
+        var targets: [(client: Int, clock: Int)] = []
+        for (client, structs) in store.clients {
+            guard let last = structs.last else { continue }
+            let state = last.id.clock + last.length
+            let from = sv[client] ?? 0
+            if state > from { targets.append((client, from)) }
+        }
+        targets.sort { $0.client > $1.client }
+        enc.writeVarUInt(targets.count)
+        for (client, fromClock) in targets {
+            guard let structs = store.clients[client], let first = structs.first else { continue }
+            let clock = max(fromClock, first.id.clock)
+            let start = StructStore.findIndex(structs, clock)
+            enc.writeVarUInt(structs.count - start)
+            enc.writeVarUInt(client)
+            enc.writeVarUInt(clock)
+            structs[start].write(&enc, offset: clock - structs[start].id.clock)
+            var i = start + 1
+            while i < structs.count {
+                structs[i].write(&enc, offset: 0)
+                i += 1
+            }
+        }
+    }
+
+    /// The delete set of everything deleted in the document (spec 3.8).
+    func deleteSetFromStore() -> DeleteSet {
+        var ds = DeleteSet()
+        for (client, structs) in store.clients {
+            var ranges: [DeleteSet.Range] = []
+            var i = 0
+            while i < structs.count {
+                let s = structs[i]
+                if s.deleted {
+                    let clock = s.id.clock
+                    var len = s.length
+                    while i + 1 < structs.count && structs[i + 1].deleted {
+                        i += 1
+                        len += structs[i].length
+                    }
+                    ranges.append(.init(clock: clock, length: len))
+                }
+                i += 1
+            }
+            if !ranges.isEmpty { ds.clients[client] = ranges }
+        }
+        return ds
+    }
+
+    /// The state vector of the document (spec 5.1).
+    public func encodeStateVector() -> [UInt8] { CRDT.encodeStateVector(store.stateVector()) }
+
+    /// The state as client → clock.
+    public var stateVector: [Int: Int] { store.stateVector() }
+
+    /// Everything the holder of `stateVector` lacks, as one v1 update
+    /// (spec 5.3), including pending structs and deletes (spec 5.5).
+    public func encodeStateAsUpdate(since stateVector: [UInt8]? = nil) throws(CRDTError) -> [UInt8] {
+        let sv = try stateVector.map { (b) throws(CRDTError) in try decodeStateVector(b) } ?? [:]
+        return encodeStateAsUpdate(since: sv)
+    }
+
+    /// Everything a peer with state `sv` lacks, as one v1 update.
+    public func encodeStateAsUpdate(since sv: [Int: Int]) -> [UInt8] {
+        var enc = Lib0Encoder(capacity: 1024)
+        writeStructs(&enc, from: sv, includeAllUnknown: true)
+        deleteSetFromStore().write(&enc)
+        guard store.pending != nil || store.pendingDeleteSet != nil,
+              let own = try? DecodedUpdate.decode(enc.bytes)
+        else { return enc.bytes }
+        var parts = [own]
+        if let pds = store.pendingDeleteSet { parts.append(DecodedUpdate(clients: [], deleteSet: pds)) }
+        if let ps = store.pending { parts.append(Updates.diff(ps.update, stateVector: sv)) }
+        return Updates.merge(decoded: parts).encode()
+    }
+
+    /// Whether structs or deletes wait for missing dependencies.
+    public var hasPending: Bool { store.pending != nil || store.pendingDeleteSet != nil }
+}

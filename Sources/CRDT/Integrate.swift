@@ -1,0 +1,402 @@
+// Receiving updates: dependency-ordered integration, pending structs and
+// deletes (spec 5.5), and the YATA conflict resolution (spec 6).
+
+extension Doc {
+    /// Applies a v1 update. The whole update is decoded and validated before
+    /// anything changes: malformed input throws and leaves the document as it
+    /// was. Structs whose dependencies are missing are kept pending and
+    /// integrated when those arrive.
+    public func applyUpdate(_ update: [UInt8], origin: (any Sendable)? = nil) throws(CRDTError) {
+        let decoded = try DecodedUpdate.decode(update)
+        transact(origin: origin, local: false) { txn in
+            txn.local = false
+            self.apply(decoded, txn)
+        }
+    }
+
+    private func apply(_ update: DecodedUpdate, _ txn: Transaction) {
+        let rest = integrateStructs(txn, update.clients)
+        var retry = false
+        if var pending = pendingState {
+            for (client, clock) in pending.missing where clock < store.state(client) {
+                retry = true
+                break
+            }
+            if let rest {
+                for (client, clock) in rest.missing where (pending.missing[client].map { $0 > clock } ?? true) {
+                    pending.missing[client] = clock
+                }
+                pending.update = Updates.merge(decoded: [pending.update, rest.update])
+            }
+            pendingState = pending
+        } else {
+            pendingState = rest
+        }
+        let dsRest = applyDeleteSet(txn, update.deleteSet)
+        if let pendingDS = pendingDeleteSet {
+            let dsRest2 = applyDeleteSet(txn, pendingDS)
+            switch (dsRest, dsRest2) {
+            case (let a?, let b?): pendingDeleteSet = DeleteSet.merged([a, b])
+            default: pendingDeleteSet = dsRest ?? dsRest2
+            }
+        } else {
+            pendingDeleteSet = dsRest
+        }
+        if retry, let pending = pendingState {
+            pendingState = nil
+            apply(pending.update, txn)
+        }
+    }
+
+    var pendingState: PendingStructs? {
+        get { store.pending }
+        set { store.pending = newValue }
+    }
+
+    var pendingDeleteSet: DeleteSet? {
+        get { store.pendingDeleteSet }
+        set { store.pendingDeleteSet = newValue }
+    }
+
+    /// Integrates structs in an order that respects their dependencies and
+    /// returns those that cannot be integrated yet (Yjs `integrateStructs`).
+    private func integrateStructs(_ txn: Transaction, _ clients: [(client: Int, structs: [WireStruct])]) -> PendingStructs? {
+        if clients.isEmpty { return nil }
+        var refs: [Int: (structs: [WireStruct], i: Int)] = [:]
+        for (client, structs) in clients { refs[client] = (structs, 0) }
+        var order = clients.map(\.client).sorted()
+        var stack: [WireStruct] = []
+        var rest: [Int: [WireStruct]] = [:]
+        var missingSV: [Int: Int] = [:]
+        var stateCache: [Int: Int] = [:]
+
+        func updateMissing(_ client: Int, _ clock: Int) {
+            if let m = missingSV[client], m <= clock { return }
+            missingSV[client] = clock
+        }
+        func nextTarget() -> Int? {
+            while let c = order.last {
+                if let r = refs[c], r.i < r.structs.count { return c }
+                order.removeLast()
+            }
+            return nil
+        }
+        func take(_ client: Int) -> WireStruct {
+            let r = refs[client]!
+            refs[client]!.i += 1
+            return r.structs[r.i]
+        }
+        func addStackToRest() {
+            for s in stack {
+                let client = s.id.client
+                if let r = refs[client] {
+                    let from = max(r.i - 1, 0)
+                    rest[client] = Array(r.structs[from...])
+                    refs[client] = nil
+                } else {
+                    rest[client] = [s]
+                }
+                order.removeAll { $0 == client }
+            }
+            stack.removeAll()
+        }
+
+        guard var current = nextTarget() else { return nil }
+        var head = take(current)
+        while true {
+            if head.kind != .skip {
+                let client = head.id.client
+                let localClock: Int
+                if let cached = stateCache[client] { localClock = cached } else {
+                    localClock = store.state(client)
+                    stateCache[client] = localClock
+                }
+                let offset = localClock - head.id.clock
+                if offset < 0 {
+                    stack.append(head)
+                    updateMissing(client, head.id.clock - 1)
+                    addStackToRest()
+                } else if let missing = missingDependency(head) {
+                    stack.append(head)
+                    if let r = refs[missing], r.i < r.structs.count {
+                        head = take(missing)
+                        continue
+                    }
+                    updateMissing(missing, store.state(missing))
+                    addStackToRest()
+                } else if offset == 0 || offset < head.length {
+                    integrate(head, offset: offset, txn)
+                    stateCache[client] = head.id.clock + head.length
+                }
+            }
+            if let s = stack.popLast() {
+                head = s
+            } else if let r = refs[current], r.i < r.structs.count {
+                head = take(current)
+            } else if let next = nextTarget() {
+                current = next
+                head = take(current)
+            } else {
+                break
+            }
+        }
+        guard !rest.isEmpty else { return nil }
+        let update = DecodedUpdate(clients: rest.map { ($0.key, $0.value) }, deleteSet: DeleteSet())
+        return PendingStructs(update: update, missing: missingSV)
+    }
+
+    /// The client of the first dependency of `s` this document lacks.
+    private func missingDependency(_ s: WireStruct) -> Int? {
+        guard s.kind == .item else { return nil }
+        if let o = s.origin, o.client != s.id.client, o.clock >= store.state(o.client) { return o.client }
+        if let r = s.rightOrigin, r.client != s.id.client, r.clock >= store.state(r.client) { return r.client }
+        if case .id(let p)? = s.parent, p.client != s.id.client, p.clock >= store.state(p.client) { return p.client }
+        return nil
+    }
+
+    /// Integrates one struct whose dependencies are present (spec 6.1).
+    private func integrate(_ s: WireStruct, offset: Int, _ txn: Transaction) {
+        if s.kind == .gc {
+            store.add(Item(gc: ID(client: s.id.client, clock: s.id.clock + offset), length: s.length - offset))
+            return
+        }
+        var origin = s.origin
+        var rightOrigin = s.rightOrigin
+        var left: Item?
+        var right: Item?
+        var consistent = true
+        if let o = origin {
+            left = store.itemCleanEnd(txn, o)
+            if let l = left { origin = l.lastID } else { consistent = false }
+        }
+        if let r = rightOrigin {
+            right = store.itemCleanStart(txn, r)
+            if let rr = right { rightOrigin = rr.id } else { consistent = false }
+        }
+        var parent: Branch?
+        var parentSub = s.parentSub
+        if !consistent || left?.isGC == true || right?.isGC == true {
+            parent = nil
+        } else {
+            switch s.parent {
+            case nil:
+                if let l = left {
+                    parent = l.parent
+                    parentSub = l.parentSub
+                }
+                if let r = right {
+                    // Neighbours in different lists can only come from a forged update.
+                    if left != nil && (r.parent !== parent || r.parentSub != parentSub) {
+                        parent = nil
+                    } else {
+                        parent = r.parent
+                        parentSub = r.parentSub
+                    }
+                }
+            case .id(let pid)?:
+                if let pItem = store.find(pid), case .type(let b) = pItem.content { parent = b }
+            case .root(let name)?:
+                parent = root(name)
+            }
+        }
+        var clock = s.id.clock
+        var length = s.length
+        var content = s.content
+        if offset > 0 {
+            clock += offset
+            length -= offset
+            left = store.itemCleanEnd(txn, ID(client: s.id.client, clock: clock - 1))
+            origin = left?.lastID
+            content = content.splice(offset)
+        }
+        guard let parent else {
+            store.add(Item(gc: ID(client: s.id.client, clock: clock), length: length))
+            return
+        }
+        let item = Item(
+            id: ID(client: s.id.client, clock: clock), left: left, origin: origin, right: right,
+            rightOrigin: rightOrigin, parent: parent, parentSub: parentSub, content: content)
+        integrate(item, txn)
+    }
+
+    /// Places `item` in its parent's list (YATA, spec 6.2/6.3), stores it and
+    /// integrates its content. `item.left`/`item.right` hold the resolved
+    /// origins; `item.parent` is set.
+    func integrate(_ item: Item, _ txn: Transaction) {
+        guard let parent = item.parent else { return }
+        let needsScan: Bool
+        if let l = item.left {
+            needsScan = l.right !== item.right
+        } else {
+            needsScan = item.right == nil || item.right?.left != nil
+        }
+        if needsScan {
+            var left = item.left
+            var o: Item?
+            if let l = left {
+                o = l.right
+            } else if let key = item.parentSub {
+                o = parent.map[key]
+                while let x = o, let xl = x.left { o = xl }
+            } else {
+                o = parent.start
+            }
+            var conflicting = Set<ObjectIdentifier>()
+            var beforeOrigin = Set<ObjectIdentifier>()
+            while let x = o, x !== item.right {
+                beforeOrigin.insert(ObjectIdentifier(x))
+                conflicting.insert(ObjectIdentifier(x))
+                if item.origin == x.origin {
+                    if x.id.client < item.id.client {
+                        left = x
+                        conflicting.removeAll()
+                    } else if item.rightOrigin == x.rightOrigin {
+                        break
+                    }
+                } else if let xo = x.origin, let originItem = store.find(xo), beforeOrigin.contains(ObjectIdentifier(originItem)) {
+                    if !conflicting.contains(ObjectIdentifier(originItem)) {
+                        left = x
+                        conflicting.removeAll()
+                    }
+                } else {
+                    break
+                }
+                o = x.right
+            }
+            item.left = left
+        }
+        if let l = item.left {
+            item.right = l.right
+            l.right = item
+        } else {
+            var r: Item?
+            if let key = item.parentSub {
+                r = parent.map[key]
+                while let x = r, let xl = x.left { r = xl }
+            } else {
+                r = parent.start
+                parent.start = item
+            }
+            item.right = r
+        }
+        if let r = item.right {
+            r.left = item
+        } else if let key = item.parentSub {
+            parent.map[key] = item
+            if let l = item.left {
+                if !txn.local && !l.deleted && item.origin != l.lastID {
+                    txn.conflicts.append(conflict(key: key, winner: item, loser: l))
+                }
+                deleteItem(l, txn)
+            }
+        }
+        if item.parentSub == nil && item.isCountable && !item.deleted { parent.length += item.length }
+        store.add(item)
+        integrateContent(item, txn)
+        txn.addChanged(parent, item.parentSub)
+        if !txn.local { parent.markers.removeAll() }
+        if (parent.item?.deleted ?? false) {
+            deleteItem(item, txn)
+        } else if let key = item.parentSub, item.right != nil {
+            if !txn.local, let current = parent.map[key], !current.deleted, !item.deleted {
+                txn.conflicts.append(conflict(key: key, winner: current, loser: item))
+            }
+            deleteItem(item, txn)
+        }
+    }
+
+    private func conflict(key: String, winner: Item, loser: Item) -> MapConflict {
+        func value(_ i: Item) -> YAny { i.content.values().last ?? .null }
+        return MapConflict(
+            key: key, path: winner.parent?.path ?? [], winner: value(winner), loser: value(loser),
+            winnerClient: winner.id.client, loserClient: loser.id.client)
+    }
+
+    private func integrateContent(_ item: Item, _ txn: Transaction) {
+        switch item.content {
+        case .deleted(let n):
+            txn.deleteSet.add(client: item.id.client, clock: item.id.clock, length: n)
+            item.deleted = true
+        case .type(let b):
+            b.doc = self
+            b.item = item
+            b.integratePrelim(txn)
+        case .format:
+            item.parent?.hasFormatting = true
+            item.parent?.markers.removeAll()
+        default:
+            break
+        }
+    }
+
+    /// Marks an item deleted (spec 6.6), recursively for nested types.
+    func deleteItem(_ item: Item, _ txn: Transaction) {
+        guard !item.deleted, let parent = item.parent else { return }
+        if item.isCountable && item.parentSub == nil { parent.length -= item.length }
+        item.deleted = true
+        txn.deleteSet.add(client: item.id.client, clock: item.id.clock, length: item.length)
+        txn.addChanged(parent, item.parentSub)
+        if !txn.local { parent.markers.removeAll() }
+        if case .type(let b) = item.content {
+            b.markers.removeAll()
+            var child = b.start
+            while let c = child {
+                if !c.deleted {
+                    deleteItem(c, txn)
+                } else if c.id.clock < (txn.beforeState[c.id.client] ?? 0) {
+                    txn.mergeStructs.append(c)
+                }
+                child = c.right
+            }
+            for (_, entry) in b.map {
+                if !entry.deleted {
+                    deleteItem(entry, txn)
+                } else if entry.id.clock < (txn.beforeState[entry.id.client] ?? 0) {
+                    txn.mergeStructs.append(entry)
+                }
+            }
+            if let oid = Optional(ObjectIdentifier(b)), txn.changed[oid] != nil {
+                txn.changed[oid] = nil
+                txn.changedOrder.removeAll { $0 == oid }
+            }
+        }
+    }
+
+    /// Applies a delete set; returns the ranges whose structs are missing.
+    private func applyDeleteSet(_ txn: Transaction, _ ds: DeleteSet) -> DeleteSet? {
+        var unapplied = DeleteSet()
+        for (client, ranges) in ds.clients {
+            let state = store.state(client)
+            for r in ranges {
+                let clock = r.clock
+                let end = r.clock + r.length
+                guard clock < state else {
+                    unapplied.add(client: client, clock: clock, length: r.length)
+                    continue
+                }
+                if state < end { unapplied.add(client: client, clock: state, length: end - state) }
+                guard var structs = store.clients[client] else { continue }
+                store.clients[client] = nil
+                var index = StructStore.findIndex(structs, clock)
+                let first = structs[index]
+                if !first.deleted && first.id.clock < clock {
+                    structs.insert(store.split(txn, first, clock - first.id.clock), at: index + 1)
+                    index += 1
+                }
+                while index < structs.count {
+                    let s = structs[index]
+                    index += 1
+                    guard s.id.clock < end else { break }
+                    if !s.deleted {
+                        if end < s.id.clock + s.length {
+                            structs.insert(store.split(txn, s, end - s.id.clock), at: index)
+                        }
+                        deleteItem(s, txn)
+                    }
+                }
+                store.clients[client] = structs
+            }
+        }
+        return unapplied.isEmpty ? nil : unapplied
+    }
+}

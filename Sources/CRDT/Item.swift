@@ -1,0 +1,114 @@
+/// One struct of the document: an item of content placed in a parent type,
+/// or a garbage-collected range (`content == .gc`). See spec 2.3.
+///
+/// Back references (`left`, `parent`) are unowned: the struct store owns
+/// every item, and parents own their children through `start`/`right`.
+final class Item {
+    var id: ID
+    var length: Int
+    /// The unit left of this item when it was created (immutable, on the wire).
+    var origin: ID?
+    /// The unit right of this item when it was created (immutable, on the wire).
+    var rightOrigin: ID?
+    unowned(unsafe) var left: Item?
+    var right: Item?
+    unowned(unsafe) var parent: Branch?
+    /// The map key when the item is a map entry.
+    var parentSub: String?
+    var content: ItemContent
+    var deleted: Bool
+    /// Never garbage-collect this item.
+    var keep = false
+    /// Set while an item is one of its branch's search markers.
+    var marker = false
+
+    init(id: ID, left: Item?, origin: ID?, right: Item?, rightOrigin: ID?, parent: Branch?, parentSub: String?, content: ItemContent) {
+        self.id = id
+        self.left = left
+        self.origin = origin
+        self.right = right
+        self.rightOrigin = rightOrigin
+        self.parent = parent
+        self.parentSub = parentSub
+        self.content = content
+        self.length = content.length
+        self.deleted = false
+        if case .deleted = content { deleted = true }
+    }
+
+    /// A garbage-collected range.
+    init(gc id: ID, length: Int) {
+        self.id = id
+        self.length = length
+        self.content = .gc
+        self.deleted = true
+    }
+
+    @inline(__always) var isGC: Bool {
+        if case .gc = content { return true }
+        return false
+    }
+
+    /// Whether the item takes index positions in its sequence.
+    @inline(__always) var isCountable: Bool { content.isCountable }
+
+    /// Whether the item is visible and countable.
+    @inline(__always) var isVisible: Bool { !deleted && content.isCountable }
+
+    /// The ID of the last unit of this item.
+    @inline(__always) var lastID: ID { ID(client: id.client, clock: id.clock + length - 1) }
+
+    /// The nested type held by this item, if any.
+    var type: Branch? {
+        if case .type(let b) = content { return b }
+        return nil
+    }
+
+    /// The nearest visible left neighbour.
+    var previousVisible: Item? {
+        var n = left
+        while let item = n, item.deleted { n = item.left }
+        return n
+    }
+
+    /// Writes the struct from clock offset `offset` (spec 3.2, 3.3, 3.7).
+    func write(_ enc: inout Lib0Encoder, offset: Int) {
+        if isGC {
+            enc.writeUInt8(0)
+            enc.writeVarUInt(length - offset)
+            return
+        }
+        let origin = offset > 0 ? ID(client: id.client, clock: id.clock + offset - 1) : self.origin
+        var info = content.ref & 0x1F
+        if origin != nil { info |= 0x80 }
+        if rightOrigin != nil { info |= 0x40 }
+        if parentSub != nil { info |= 0x20 }
+        enc.writeUInt8(info)
+        if let o = origin {
+            enc.writeVarUInt(o.client)
+            enc.writeVarUInt(o.clock)
+        }
+        if let r = rightOrigin {
+            enc.writeVarUInt(r.client)
+            enc.writeVarUInt(r.clock)
+        }
+        if origin == nil && rightOrigin == nil {
+            if let parent {
+                if let parentItem = parent.item {
+                    enc.writeVarUInt(0)
+                    enc.writeVarUInt(parentItem.id.client)
+                    enc.writeVarUInt(parentItem.id.clock)
+                } else {
+                    enc.writeVarUInt(1)
+                    enc.writeVarString(parent.rootName ?? "")
+                }
+            } else {
+                // An item without a parent is never stored; write an empty root name defensively.
+                enc.writeVarUInt(1)
+                enc.writeVarString("")
+            }
+            if let parentSub { enc.writeVarString(parentSub) }
+        }
+        content.write(&enc, offset: offset)
+    }
+}

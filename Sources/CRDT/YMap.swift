@@ -1,0 +1,126 @@
+/// A shared map from string keys to values or nested types (Yjs `Y.Map`).
+/// Concurrent sets of one key converge to the same winner everywhere; the
+/// loser is reported in ``Transaction/conflicts``.
+public struct YMap {
+    let branch: Branch
+
+    init(branch: Branch) { self.branch = branch }
+
+    /// Number of keys with a value.
+    public var count: Int { branch.map.values.reduce(0) { $0 + ($1.deleted ? 0 : 1) } }
+
+    /// Keys with a value, sorted.
+    public var keys: [String] { branch.mapKeys() }
+
+    /// Whether `key` has a value.
+    public func has(_ key: String) -> Bool { branch.mapItem(key) != nil }
+
+    /// The plain value of `key` (nested types as JSON).
+    public func get(_ key: String) -> YAny? { branch.mapItem(key)?.content.values().last }
+
+    /// The nested value of `key` as a shared type, if it is one.
+    public func get(_ key: String) -> YValue? { branch.mapItem(key).map { YValue(item: $0, valueIndex: $0.length - 1) } }
+
+    /// Sets `key`.
+    public func set(_ key: String, _ value: YInput) throws(CRDTError) {
+        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "map is not part of a document") }
+        doc.transact { txn in branch.mapSet(txn, key: key, value: value) }
+    }
+
+    /// Sets `key` to a plain value.
+    public func set(_ key: String, _ value: YAny) throws(CRDTError) { try set(key, .value(value)) }
+
+    /// Deletes `key`; a missing key is a no-op.
+    public func delete(_ key: String) throws(CRDTError) {
+        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "map is not part of a document") }
+        doc.transact { txn in branch.mapDelete(txn, key: key) }
+    }
+
+    /// The whole map as JSON.
+    public func toJSON() -> YAny { branch.toJSON() }
+}
+
+/// A shared array of values and nested types (Yjs `Y.Array`).
+public struct YArray {
+    let branch: Branch
+
+    init(branch: Branch) { self.branch = branch }
+
+    /// Number of elements.
+    public var count: Int { branch.length }
+
+    /// Inserts values at `index`.
+    public func insert(_ index: Int, _ values: [YInput]) throws(CRDTError) {
+        guard index >= 0, index <= count else {
+            throw CRDTError(.indexOutOfRange, "index \(index) out of range (length \(count))")
+        }
+        guard !values.isEmpty else { return }
+        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "array is not part of a document") }
+        doc.transact { txn in branch.insertSequence(txn, at: index, values) }
+    }
+
+    /// Appends values after the last item, deleted ones included (Yjs `push`).
+    public func push(_ values: [YInput]) throws(CRDTError) {
+        guard !values.isEmpty else { return }
+        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "array is not part of a document") }
+        doc.transact { txn in branch.pushSequence(txn, values) }
+    }
+
+    /// Deletes `count` elements from `index`.
+    public func delete(_ index: Int, count n: Int) throws(CRDTError) {
+        guard index >= 0, n >= 0, index + n <= count else {
+            throw CRDTError(.indexOutOfRange, "range \(index)+\(n) out of range (length \(count))")
+        }
+        guard n > 0, let doc = branch.doc else { return }
+        doc.transact { txn in branch.deleteSequence(txn, at: index, count: n) }
+    }
+
+    /// The element at `index` as a shared-type-aware value.
+    public func get(_ index: Int) -> YValue? {
+        guard index >= 0 else { return nil }
+        var remaining = index
+        var n = branch.start
+        while let item = n {
+            if item.isVisible {
+                if remaining < item.length { return YValue(item: item, valueIndex: remaining) }
+                remaining -= item.length
+            }
+            n = item.right
+        }
+        return nil
+    }
+
+    /// All elements as JSON.
+    public func toJSON() -> YAny { branch.toJSON() }
+}
+
+/// A value read from a map or array: a nested shared type or plain data.
+public enum YValue {
+    case text(YText)
+    case map(YMap)
+    case array(YArray)
+    case value(YAny)
+
+    init(item: Item, valueIndex: Int) {
+        if case .type(let b) = item.content {
+            switch b.kind {
+            case .text, .xmlText: self = .text(YText(branch: b))
+            case .map: self = .map(YMap(branch: b))
+            default: self = .array(YArray(branch: b))
+            }
+        } else {
+            let values = item.content.values()
+            self = .value(valueIndex < values.count ? values[valueIndex] : .undefined)
+        }
+    }
+
+    /// JSON of the value.
+    public func toJSON() -> YAny {
+        switch self {
+        case .text(let t): return .string(t.toString())
+        case .map(let m): return m.toJSON()
+        case .array(let a): return a.toJSON()
+        case .value(let v): return v
+        }
+    }
+}
