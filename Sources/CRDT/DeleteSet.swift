@@ -11,7 +11,10 @@ public struct DeleteSet: Sendable, Equatable {
     }
 
     /// Ranges per client; sorted and merged after ``sortAndMerge()``.
-    public var clients: [Int: [Range]] = [:]
+    public internal(set) var clients: [Int: [Range]] = [:]
+    /// Clients in the order they were first added. Yjs iterates delete sets
+    /// in this order, and its text cleanup depends on it.
+    public internal(set) var clientOrder: [Int] = []
 
     public init() {}
 
@@ -19,6 +22,7 @@ public struct DeleteSet: Sendable, Equatable {
 
     public mutating func add(client: Int, clock: Int, length: Int) {
         guard length > 0 else { return }
+        if clients[client] == nil { clientOrder.append(client) }
         clients[client, default: []].append(Range(clock: clock, length: length))
     }
 
@@ -61,7 +65,9 @@ public struct DeleteSet: Sendable, Equatable {
     public static func merged(_ sets: [DeleteSet]) -> DeleteSet {
         var out = DeleteSet()
         for set in sets {
-            for (client, ranges) in set.clients where !ranges.isEmpty {
+            for client in set.clientOrder {
+                guard let ranges = set.clients[client], !ranges.isEmpty else { continue }
+                if out.clients[client] == nil { out.clientOrder.append(client) }
                 out.clients[client, default: []].append(contentsOf: ranges)
             }
         }
@@ -92,6 +98,7 @@ public struct DeleteSet: Sendable, Equatable {
             let client = try dec.readVarUInt()
             let count = try dec.readCount(minimumBytesEach: 2)
             var ranges = ds.clients[client] ?? []
+            if ds.clients[client] == nil { ds.clientOrder.append(client) }
             ranges.reserveCapacity(ranges.count + count)
             for _ in 0..<count {
                 let start = dec.position

@@ -333,7 +333,10 @@ public final class Doc {
                 }
                 i += 1
             }
-            if !ranges.isEmpty { ds.clients[client] = ranges }
+            if !ranges.isEmpty {
+                ds.clients[client] = ranges
+                ds.clientOrder.append(client)
+            }
         }
         return ds
     }

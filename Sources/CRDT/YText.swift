@@ -223,6 +223,7 @@ public struct YText {
     // MARK: Editing internals (Yjs 13.6 semantics)
 
     func insert(_ txn: Transaction, index: Int, text: [UInt16], attributes: [(String, YAny)]?) {
+        guard !text.isEmpty else { return }
         let pos = findPosition(txn, index)
         insertContent(txn, pos, .string(text), attributes)
     }
@@ -465,7 +466,8 @@ public struct YText {
             }
         }
         var deleted: [Item] = []
-        for (client, ranges) in txn.deleteSet.clients {
+        for client in txn.deleteSet.clientOrder {
+            guard let ranges = txn.deleteSet.clients[client] else { continue }
             for r in ranges {
                 guard doc.store.clients[client] != nil else { continue }
                 _ = doc.store.itemCleanStart(txn, ID(client: client, clock: r.clock))
