@@ -1,0 +1,107 @@
+import Foundation
+import CRDT
+
+/// Paths and helpers shared by the tests.
+enum TestSupport {
+    /// The package root (two levels above this file's folder).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared` beside the clone, or `NEST_SHARED_DIR`.
+    static var sharedDir: URL {
+        if let env = ProcessInfo.processInfo.environment["NEST_SHARED_DIR"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }
+
+    static var specDir: URL { sharedDir.appendingPathComponent("spec") }
+    static var vectorsDir: URL { specDir.appendingPathComponent("vectors") }
+
+    static func readJSON(_ url: URL) throws -> YAny {
+        let data = try Data(contentsOf: url)
+        return try JSONText.parse(bytes: [UInt8](data))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func unhex(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var it = s.utf8.makeIterator()
+        while let a = it.next(), let b = it.next() {
+            out.append(UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16) ?? 0)
+        }
+        return out
+    }
+
+    /// A deterministic generator (SplitMix64) so failures replay from the printed seed.
+    struct SeededRandom: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Runs a program and returns its exit status, stdout and stderr.
+    @discardableResult
+    static func run(_ executable: String, _ args: [String], cwd: URL? = nil) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = cwd }
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        try p.run()
+        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+        let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// `node`, found on PATH.
+    static var node: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let p = "\(dir)/node"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func tempDir(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nest-tests-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// JSON equality as the vectors mean it: numbers by value (bigints too),
+    /// tagged bytes/docs/undefined, key order free.
+    static func jsonEqual(_ actual: YAny, _ expected: YAny) -> Bool {
+        switch (actual, expected) {
+        case (.bytes(let b), .object):
+            return expected["$bytes"] == .string(hex(b))
+        case (.bigint(let v), _):
+            if let e = expected.doubleValue { return Double(v) == e }
+            if case .string(let s)? = expected["$bigint"] { return s == String(v) }
+            return false
+        case (.undefined, _):
+            return expected == .null || expected["$undefined"] == .bool(true)
+        case (.array(let a), .array(let e)):
+            return a.count == e.count && zip(a, e).allSatisfy { jsonEqual($0, $1) }
+        case (.object(let a), .object(let e)):
+            guard a.count == e.count else { return false }
+            for (k, v) in a {
+                guard let ev = expected[k], jsonEqual(v, ev) else { return false }
+            }
+            return true
+        default:
+            return actual == expected
+        }
+    }
+}
