@@ -1,5 +1,11 @@
 public import CRDT
 
+/// The canonical output form of scenario values (scenario-format.md section 9).
+public enum ScenarioJSON {
+    /// Sorted keys; bytes, bigints and undefined tagged as `yjs-runner.mjs` tags them.
+    public static func canonical(_ v: YAny) -> YAny { ScenarioValues.canonical(v) }
+}
+
 /// Conversions between scenario JSON (scenario-format.md section 6) and
 /// CRDT inputs, and the canonical output form of section 9.
 enum ScenarioValues {
