@@ -21,10 +21,11 @@ let package = Package(
     targets: [
         .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
+        .target(name: "CHeapInfo", path: "Benchmarks/CHeapInfo"),
         .executableTarget(name: "NestServer", dependencies: ["CRDT"], path: "Server", swiftSettings: strictSettings),
         .executableTarget(name: "NestClient", dependencies: ["CRDT"], path: "Client", swiftSettings: strictSettings),
         .executableTarget(
-            name: "NestBench", dependencies: ["CRDT", "ScenarioKit"], path: "Benchmarks/NestBench",
+            name: "NestBench", dependencies: ["CRDT", "ScenarioKit", "CHeapInfo"], path: "Benchmarks/NestBench",
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),

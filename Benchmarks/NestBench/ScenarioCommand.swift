@@ -48,7 +48,7 @@ enum ScenarioCommand {
             }
             if let outDir {
                 let path = (outDir as NSString).appendingPathComponent(ScenarioFiles.outputName(for: file))
-                FileManager.default.createFile(atPath: path, contents: Data((JSONText.stringify(output) + "\n").utf8))
+                _ = FileManager.default.createFile(atPath: path, contents: Data((JSONText.stringify(output) + "\n").utf8))
             } else {
                 results.append(output)
             }

@@ -111,26 +111,34 @@ public struct YText {
     }
 
     /// Whether offset `index` lies between a lead and a trail surrogate.
+    /// Uses the search markers, so the check costs what a lookup costs.
     func splitsSurrogatePair(at index: Int) -> Bool {
-        var pos = 0
-        var prevLast: UInt16?
-        var n = branch.start
-        while let item = n {
-            if !item.deleted, case .string(let s) = item.content {
-                if index < pos + s.count {
-                    let i = index - pos
-                    let before = i > 0 ? s[i - 1] : prevLast
-                    guard let b = before else { return false }
-                    return UTF16.isLeadSurrogate(b) && UTF16.isTrailSurrogate(s[i])
-                }
-                pos += s.count
-                prevLast = s.last
-            } else if item.isVisible {
-                pos += item.length
-                prevLast = nil
-            }
-            n = item.right
+        guard index > 0, index < length else { return false }
+        // The visible item holding unit `index`, and the offset inside it.
+        var remaining = index
+        var n: Item?
+        if let m = branch.nearestMarker(index) {
+            n = m.item
+            remaining -= m.index
+        } else {
+            n = branch.start
         }
+        while let x = n, remaining < 0 {
+            n = x.left
+            if let l = n, l.isVisible { remaining += l.length }
+        }
+        while let x = n {
+            if x.isVisible {
+                if remaining < x.length { break }
+                remaining -= x.length
+            }
+            n = x.right
+        }
+        guard let item = n, case .string(let s) = item.content, UTF16.isTrailSurrogate(s[remaining]) else { return false }
+        if remaining > 0 { return UTF16.isLeadSurrogate(s[remaining - 1]) }
+        var p = item.left
+        while let l = p, !l.isVisible { p = l.left }
+        if let l = p, case .string(let ls) = l.content, let last = ls.last { return UTF16.isLeadSurrogate(last) }
         return false
     }
 

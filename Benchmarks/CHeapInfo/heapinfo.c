@@ -1,0 +1,12 @@
+#include "CHeapInfo.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+size_t nest_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+void nest_heap_trim(void) { malloc_trim(0); }
+#else
+size_t nest_heap_in_use(void) { return 0; }
+void nest_heap_trim(void) {}
+#endif
