@@ -1,4 +1,5 @@
 #include "CHeapInfo.h"
+#include <stdlib.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 size_t nest_heap_in_use(void) {

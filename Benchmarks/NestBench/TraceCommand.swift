@@ -109,7 +109,7 @@ enum TraceCommand {
     static func measure(_ trace: EditingTrace, clientID: Int, into result: inout Result) throws {
         let clock = ContinuousClock()
         Memory.resetPeak()
-        let baseline = Memory.heapInUse()
+
 
         // 1. Local replay, one transaction per trace txn.
         let local = Doc(clientID: clientID)
@@ -138,13 +138,17 @@ enum TraceCommand {
 
         // 4. Load it into a fresh document.
         let heapBeforeLoad = Memory.heapInUse()
-        var loaded: Doc? = Doc(clientID: 1)
-        result.load.append(ms(try clock.measure { try loaded?.applyUpdate(encoded) }))
-        result.ok = result.ok && loaded?.getText("text").toString() == trace.endContent
-        result.retained = max(result.retained, Memory.heapInUse() - heapBeforeLoad)
+        let loaded = Doc(clientID: 1)
+        result.load.append(ms(try clock.measure { try loaded.applyUpdate(encoded) }))
+        // Retained: what the loaded document keeps on the heap.
+        withExtendedLifetime(loaded) {
+            let after = Memory.heapInUse()
+            result.retained = max(result.retained, after - heapBeforeLoad)
+        }
+        result.ok = result.ok && loaded.getText("text").toString() == trace.endContent
         result.peakRSS = max(result.peakRSS, Memory.peakRSS())
-        loaded = nil
-        _ = baseline
+        withExtendedLifetime(local) {}
+        withExtendedLifetime(remote) {}
     }
 
     static func usage(_ message: String) -> Int32 {
