@@ -102,23 +102,28 @@ enum ItemContent {
         }
     }
 
-    /// Appends `other` when both are the same mergeable kind.
+    /// Appends `other` when both are the same mergeable kind. Written so the
+    /// left array is uniquely referenced when appended to (no copy).
     mutating func merge(with other: ItemContent) -> Bool {
-        switch (self, other) {
-        case (.deleted(let a), .deleted(let b)):
+        switch self {
+        case .deleted(let a):
+            guard case .deleted(let b) = other else { return false }
             self = .deleted(a + b)
             return true
-        case (.string(var a), .string(let b)):
+        case .string:
+            guard case .string(let b) = other, case .string(var a) = self else { return false }
             self = .gc
             a.append(contentsOf: b)
             self = .string(a)
             return true
-        case (.any(var a), .any(let b)):
+        case .any:
+            guard case .any(let b) = other, case .any(var a) = self else { return false }
             self = .gc
             a.append(contentsOf: b)
             self = .any(a)
             return true
-        case (.json(var a), .json(let b)):
+        case .json:
+            guard case .json(let b) = other, case .json(var a) = self else { return false }
             self = .gc
             a.append(contentsOf: b)
             self = .json(a)

@@ -30,8 +30,17 @@ extension Branch {
             item = l
             if l.isVisible { idx -= l.length }
         }
-        if let x = item {
+        if let x = item, x !== m.item {
+            // Move this marker rather than adding one.
+            if let i = markers.firstIndex(where: { $0.item === m.item }) {
+                let old = markers[i].item
+                markers.remove(at: i)
+                if !markers.contains(where: { $0.item === old }) { old.marker = false }
+            }
             m.item = x
+            m.index = idx
+            remember(x, index: idx)
+        } else if let x = item {
             m.index = idx
             remember(x, index: idx)
         }
@@ -44,6 +53,7 @@ extension Branch {
             markers[i].index = index
             return
         }
+        item.marker = true
         if markers.count < Branch.maxMarkers {
             markers.append(SearchMarker(item: item, index: index))
         } else {
@@ -54,7 +64,9 @@ extension Branch {
                 far = i
                 farDistance = abs(m.index - index)
             }
+            let old = markers[far].item
             markers[far] = SearchMarker(item: item, index: index)
+            if !markers.contains(where: { $0.item === old }) { old.marker = false }
         }
     }
 
@@ -62,7 +74,13 @@ extension Branch {
     func updateMarkers(index: Int, delta: Int) {
         guard !markers.isEmpty else { return }
         if delta > 0 {
-            markers.removeAll { $0.index == index && !$0.item.isVisible }
+            markers.removeAll {
+                if $0.index == index && !$0.item.isVisible {
+                    $0.item.marker = false
+                    return true
+                }
+                return false
+            }
             for i in markers.indices where markers[i].index >= index { markers[i].index += delta }
         } else {
             for i in markers.indices where markers[i].index > index {
@@ -73,13 +91,21 @@ extension Branch {
 
     /// Keeps markers valid when `right` is merged into `left`.
     func markerMerged(left: Item, right: Item) {
-        guard !markers.isEmpty else { return }
+        guard left.marker || right.marker else { return }
+        var moved = false
         for i in markers.indices where markers[i].item === right {
             markers[i].item = left
             if left.isVisible { markers[i].index -= left.length }
+            moved = true
         }
-        // Two markers may now point to the same item; keep one.
-        var seen = Set<ObjectIdentifier>()
-        markers.removeAll { !seen.insert(ObjectIdentifier($0.item)).inserted }
+        guard moved else { return }
+        // Two markers may now point to the same item; keep the first.
+        var i = markers.count - 1
+        while i > 0 {
+            let item = markers[i].item
+            if markers[..<i].contains(where: { $0.item === item }) { markers.remove(at: i) }
+            i -= 1
+        }
+        left.marker = true
     }
 }

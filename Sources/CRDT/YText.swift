@@ -328,7 +328,7 @@ public struct YText {
             }
             pos.forward()
         }
-        if let start {
+        if let start, branch.hasFormatting {
             var curr = pos.attributes
             YText.cleanupFormattingGap(txn, start: start, curr: pos.right, startAttributes: startAttrs, currAttributes: &curr)
         }
