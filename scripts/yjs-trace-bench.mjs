@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The `nest-bench trace` workload on the real Yjs, for ratios measured in
+// the same run: local replay (one transaction per trace txn), the same
+// edits applied as remote updates, v1 encode, and load into a fresh doc.
+// Prints one JSON object with the same fields as `nest-bench trace --json`.
+//
+//   node --expose-gc --preserve-symlinks yjs-trace-bench.mjs YJS_MJS TRACE.json.gz [--runs N] [--client-id ID]
+import fs from 'node:fs'
+import zlib from 'node:zlib'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const args = process.argv.slice(2)
+const [yjsPath, tracePath] = args
+let runs = 5
+let clientID = 2654435769
+for (let i = 2; i < args.length; i++) {
+  if (args[i] === '--runs') runs = Number(args[++i])
+  else if (args[i] === '--client-id') clientID = Number(args[++i])
+}
+const Y = await import(pathToFileURL(path.resolve(yjsPath)).href)
+const trace = JSON.parse(zlib.gunzipSync(fs.readFileSync(tracePath)).toString('utf8'))
+const patches = trace.txns.reduce((n, t) => n + t.patches.length, 0)
+const bmp = ![...trace.endContent].some(c => c.length > 1) && !trace.txns.some(t => t.patches.some(p => [...(p[2] || '')].some(c => c.length > 1)))
+if (!bmp) { console.error('yjs-trace-bench: only BMP traces are supported'); process.exit(2) }
+
+const median = xs => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 }
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+function replay (doc) {
+  const text = doc.getText('text')
+  if (trace.startContent) text.insert(0, trace.startContent)
+  for (const t of trace.txns) {
+    doc.transact(() => {
+      for (const [pos, del, ins] of t.patches) {
+        if (del > 0) text.delete(pos, del)
+        if (ins) text.insert(pos, ins)
+      }
+    })
+  }
+}
+
+const res = { replay: [], remote: [], encode: [], load: [] }
+let v1Bytes = 0
+let retained = 0
+let peak = 0
+let ok = true
+for (let r = 0; r < runs; r++) {
+  const local = new Y.Doc()
+  local.clientID = clientID
+  let t0 = now()
+  replay(local)
+  res.replay.push(now() - t0)
+  ok = ok && local.getText('text').toString() === trace.endContent
+
+  const updates = []
+  const rec = new Y.Doc()
+  rec.clientID = clientID
+  rec.on('update', u => updates.push(u))
+  replay(rec)
+
+  const remote = new Y.Doc()
+  t0 = now()
+  for (const u of updates) Y.applyUpdate(remote, u)
+  res.remote.push(now() - t0)
+  ok = ok && remote.getText('text').toString() === trace.endContent
+
+  t0 = now()
+  const encoded = Y.encodeStateAsUpdate(local)
+  res.encode.push(now() - t0)
+  v1Bytes = encoded.length
+
+  global.gc?.()
+  const before = process.memoryUsage().heapUsed
+  const loaded = new Y.Doc()
+  t0 = now()
+  Y.applyUpdate(loaded, encoded)
+  res.load.push(now() - t0)
+  global.gc?.()
+  retained = Math.max(retained, process.memoryUsage().heapUsed - before)
+  ok = ok && loaded.getText('text').toString() === trace.endContent
+  peak = Math.max(peak, process.memoryUsage().rss)
+}
+const mb = b => Math.round(b / 1048576 * 10) / 10
+console.log(JSON.stringify({
+  trace: path.basename(tracePath).replace(/\.json(\.gz)?$/, ''), patches, runs,
+  replay_ms: median(res.replay), remote_apply_ms: median(res.remote), encode_ms: median(res.encode), load_ms: median(res.load),
+  v1_bytes: v1Bytes, peak_rss_mb: mb(peak), retained_mb: mb(retained), ok
+}))
