@@ -125,9 +125,7 @@ public final class Doc {
     /// changes in a follow-up transaction.
     private func observe(_ txn: Transaction) {
         txn.deleteSet.sortAndMerge()
-        txn.afterState = store.stateVector()
-        for oid in txn.changedOrder {
-            guard let (branch, keys) = txn.changed[oid] else { continue }
+        for (branch, keys) in zip(txn.changedBranches, txn.changedKeys) {
             if let item = branch.item, item.deleted { continue }
             branch.callObservers(txn, keys: keys)
         }
@@ -145,9 +143,9 @@ public final class Doc {
         let ds = txn.deleteSet
         if gc { tryGC(ds) }
         tryMerge(ds)
-        for (client, clock) in txn.afterState {
-            let before = txn.beforeState[client] ?? 0
-            guard before != clock, var structs = store.clients[client] else { continue }
+        for client in txn.touchedOrder {
+            let before = txn.beforeState(client)
+            guard before != store.state(client), var structs = store.clients[client] else { continue }
             store.clients[client] = nil
             let firstChange = max(StructStore.findIndex(structs, before), 1)
             var i = structs.count - 1
@@ -168,7 +166,7 @@ public final class Doc {
             if !done && pos > 0 { _ = mergeWithLefts(&structs, pos) }
             store.clients[id.client] = structs
         }
-        if !txn.local, txn.afterState[clientID] != txn.beforeState[clientID] {
+        if !txn.local, txn.beforeState(clientID) != store.state(clientID) {
             clientID = Doc.randomClientID()
         }
         if !updateHandlers.isEmpty, let update = encodeTransactionUpdate(txn) {
@@ -178,10 +176,10 @@ public final class Doc {
 
     /// The v1 update of a finished transaction, or nil if it changed nothing.
     private func encodeTransactionUpdate(_ txn: Transaction) -> [UInt8]? {
-        let changedState = txn.afterState.contains { txn.beforeState[$0.key] != $0.value }
-        if txn.deleteSet.isEmpty && !changedState { return nil }
+        if txn.deleteSet.isEmpty && !txn.addedStructs { return nil }
         var enc = Lib0Encoder(capacity: 64)
-        writeStructs(&enc, from: txn.beforeState, includeAllUnknown: true)
+        let targets = txn.touchedOrder.map { (client: $0, clock: txn.beforeState($0)) }.filter { store.state($0.client) > $0.clock }
+        writeStructs(&enc, targets: targets)
         txn.deleteSet.write(&enc)
         return enc.bytes
     }
@@ -288,7 +286,7 @@ public final class Doc {
 
     /// Writes the struct section: every client whose state exceeds `sv`,
     /// from the clock given there (spec 5.3, 5.6).
-    func writeStructs(_ enc: inout Lib0Encoder, from sv: [Int: Int], includeAllUnknown: Bool) {
+    func writeStructs(_ enc: inout Lib0Encoder, from sv: [Int: Int]) {
         var targets: [(client: Int, clock: Int)] = []
         for (client, structs) in store.clients {
             guard let last = structs.last else { continue }
@@ -296,7 +294,12 @@ public final class Doc {
             let from = sv[client] ?? 0
             if state > from { targets.append((client, from)) }
         }
-        targets.sort { $0.client > $1.client }
+        writeStructs(&enc, targets: targets)
+    }
+
+    /// Writes the given clients' structs from the given clocks, clients in descending order.
+    func writeStructs(_ enc: inout Lib0Encoder, targets unsorted: [(client: Int, clock: Int)]) {
+        let targets = unsorted.sorted { $0.client > $1.client }
         enc.writeVarUInt(targets.count)
         for (client, fromClock) in targets {
             guard let structs = store.clients[client], let first = structs.first else { continue }
@@ -357,7 +360,7 @@ public final class Doc {
     /// Everything a peer with state `sv` lacks, as one v1 update.
     public func encodeStateAsUpdate(since sv: [Int: Int]) -> [UInt8] {
         var enc = Lib0Encoder(capacity: 1024)
-        writeStructs(&enc, from: sv, includeAllUnknown: true)
+        writeStructs(&enc, from: sv)
         deleteSetFromStore().write(&enc)
         guard store.pending != nil || store.pendingDeleteSet != nil,
               let own = try? DecodedUpdate.decode(enc.bytes)

@@ -27,7 +27,7 @@ extension Branch {
         return id
     }
 
-    func callObservers(_ txn: Transaction, keys: Set<String?>) {
+    func callObservers(_ txn: Transaction, keys: ChangedKeys) {
         if (kind == .text || kind == .xmlText) && !txn.local && hasFormatting {
             txn.needFormattingCleanup = true
         }
@@ -52,9 +52,9 @@ extension Branch {
 
     /// Builds the event: changed keys and, for sequences, a delta computed
     /// from what the transaction added and deleted.
-    func makeEvent(_ txn: Transaction, keys: Set<String?>) -> YEvent {
+    func makeEvent(_ txn: Transaction, keys: ChangedKeys) -> YEvent {
         var delta: [TextDelta] = []
-        if keys.contains(where: { $0 == nil }) {
+        if keys.sequence {
             var retain = 0
             var deleted = 0
             func flushRetainDelete() {
@@ -94,7 +94,7 @@ extension Branch {
             }
             delta = merged
         }
-        return YEvent(path: path, keysChanged: Set(keys.compactMap { $0 }), delta: delta, transaction: txn)
+        return YEvent(path: path, keysChanged: keys.keys, delta: delta, transaction: txn)
     }
 }
 

@@ -156,6 +156,7 @@ extension Doc {
 
     /// Integrates one struct whose dependencies are present (spec 6.1).
     private func integrate(_ s: WireStruct, offset: Int, _ txn: Transaction) {
+        txn.willAdd(client: s.id.client)
         if s.kind == .gc {
             store.add(Item(gc: ID(client: s.id.client, clock: s.id.clock + offset), length: s.length - offset))
             return
@@ -291,6 +292,7 @@ extension Doc {
             }
         }
         if item.parentSub == nil && item.isCountable && !item.deleted { parent.length += item.length }
+        txn.willAdd(client: item.id.client)
         store.add(item)
         integrateContent(item, txn)
         txn.addChanged(parent, item.parentSub)
@@ -343,7 +345,7 @@ extension Doc {
             while let c = child {
                 if !c.deleted {
                     deleteItem(c, txn)
-                } else if c.id.clock < (txn.beforeState[c.id.client] ?? 0) {
+                } else if c.id.clock < txn.beforeState(c.id.client) {
                     txn.mergeStructs.append(c)
                 }
                 child = c.right
@@ -351,14 +353,11 @@ extension Doc {
             for (_, entry) in b.map {
                 if !entry.deleted {
                     deleteItem(entry, txn)
-                } else if entry.id.clock < (txn.beforeState[entry.id.client] ?? 0) {
+                } else if entry.id.clock < txn.beforeState(entry.id.client) {
                     txn.mergeStructs.append(entry)
                 }
             }
-            if let oid = Optional(ObjectIdentifier(b)), txn.changed[oid] != nil {
-                txn.changed[oid] = nil
-                txn.changedOrder.removeAll { $0 == oid }
-            }
+            txn.removeChanged(b)
         }
     }
 

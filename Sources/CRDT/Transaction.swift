@@ -26,19 +26,30 @@ public enum PathSegment: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Which keys of one type a transaction changed: the sequence, map keys, or both.
+struct ChangedKeys {
+    var sequence = false
+    var keys = Set<String>()
+
+    mutating func insert(_ key: String?) {
+        if let key { keys.insert(key) } else { sequence = true }
+    }
+}
+
 /// A unit of change: every edit happens inside one. Observers and the
 /// doc-level update callback run when the outermost transaction ends.
 public final class Transaction {
     unowned let doc: Doc
-    /// Client states before the transaction.
-    let beforeState: [Int: Int]
-    /// Client states after the transaction (filled at cleanup).
-    var afterState: [Int: Int] = [:]
+    /// Client → its state before the transaction, for every client the
+    /// transaction added structs for (others still have their old state).
+    private(set) var touched: [Int: Int] = [:]
+    /// Clients in `touched`, in the order they were first touched.
+    private(set) var touchedOrder: [Int] = []
     /// What this transaction deleted.
     var deleteSet = DeleteSet()
-    /// Types changed, in first-change order, with the map keys changed (nil = sequence).
-    var changed: [ObjectIdentifier: (branch: Branch, keys: Set<String?>)] = [:]
-    var changedOrder: [ObjectIdentifier] = []
+    /// Types changed, in first-change order, with what changed in them.
+    var changedBranches: [Branch] = []
+    var changedKeys: [ChangedKeys] = []
     /// Structs split during the transaction, to be merged again at the end.
     var mergeStructs: [Item] = []
     /// Whether the change was made by this replica (false for applied updates).
@@ -54,24 +65,47 @@ public final class Transaction {
         self.doc = doc
         self.origin = origin
         self.local = local
-        self.beforeState = doc.store.stateVector()
     }
+
+    /// The state of `client` before this transaction.
+    @inline(__always) func beforeState(_ client: Int) -> Int {
+        touched[client] ?? doc.store.state(client)
+    }
+
+    /// Records that a struct of `client` is about to be added.
+    @inline(__always) func willAdd(client: Int) {
+        if touched[client] == nil {
+            touched[client] = doc.store.state(client)
+            touchedOrder.append(client)
+        }
+    }
+
+    /// Whether any client's state advanced.
+    var addedStructs: Bool { !touched.isEmpty }
 
     func addChanged(_ branch: Branch, _ key: String?) {
         // Changes to a type created in this transaction, or deleted, are not events.
-        if let item = branch.item, item.id.clock >= (beforeState[item.id.client] ?? 0) || item.deleted { return }
-        let oid = ObjectIdentifier(branch)
-        if changed[oid] == nil {
-            changed[oid] = (branch, [key])
-            changedOrder.append(oid)
+        if let item = branch.item, item.id.clock >= beforeState(item.id.client) || item.deleted { return }
+        if let i = changedBranches.lastIndex(where: { $0 === branch }) {
+            changedKeys[i].insert(key)
         } else {
-            changed[oid]!.keys.insert(key)
+            changedBranches.append(branch)
+            var k = ChangedKeys()
+            k.insert(key)
+            changedKeys.append(k)
+        }
+    }
+
+    func removeChanged(_ branch: Branch) {
+        if let i = changedBranches.firstIndex(where: { $0 === branch }) {
+            changedBranches.remove(at: i)
+            changedKeys.remove(at: i)
         }
     }
 
     /// Whether `item` was created in this transaction.
     func adds(_ item: Item) -> Bool {
-        item.id.clock >= (beforeState[item.id.client] ?? 0)
+        item.id.clock >= beforeState(item.id.client)
     }
 
     /// Whether `item` was deleted in this transaction.

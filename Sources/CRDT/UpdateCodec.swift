@@ -139,10 +139,11 @@ struct DecodedUpdate {
                         kind: .item, id: ID(client: client, clock: clock), length: content.length, origin: origin,
                         rightOrigin: rightOrigin, parent: parent, parentSub: parentSub, content: content)
                     // A struct can only depend on earlier clocks of its own client.
-                    for dep in [origin, rightOrigin] {
-                        if let d = dep, d.client == client, d.clock >= clock {
-                            throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) refers to its own or a later clock")
-                        }
+                    if let d = origin, d.client == client, d.clock >= clock {
+                        throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) refers to its own or a later clock")
+                    }
+                    if let d = rightOrigin, d.client == client, d.clock >= clock {
+                        throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) refers to its own or a later clock")
                     }
                     if case .id(let p)? = parent, p.client == client, p.clock >= clock {
                         throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) has a later parent")

@@ -463,9 +463,9 @@ public struct YText {
         let doc = txn.doc
         var needFull: [Branch] = []
         func addFull(_ b: Branch) { if !needFull.contains(where: { $0 === b }) { needFull.append(b) } }
-        for (client, after) in txn.afterState {
-            let before = txn.beforeState[client] ?? 0
-            guard after != before, let structs = doc.store.clients[client] else { continue }
+        for client in txn.touchedOrder {
+            let before = txn.beforeState(client)
+            guard doc.store.state(client) != before, let structs = doc.store.clients[client] else { continue }
             var i = StructStore.findIndex(structs, before)
             while i < structs.count {
                 let s = structs[i]
