@@ -30,6 +30,8 @@ public final class Branch {
     /// Visible length of the sequence.
     var length = 0
     var hasFormatting = false
+    /// Whether any string content ever integrated here holds a UTF-16 surrogate.
+    var hasSurrogates = false
     var markers: [SearchMarker] = []
     /// Initial content of a type not integrated yet.
     var prelim: YInput?

@@ -60,8 +60,27 @@ extension Doc {
 
     /// Integrates structs in an order that respects their dependencies and
     /// returns those that cannot be integrated yet (Yjs `integrateStructs`).
-    private func integrateStructs(_ txn: Transaction, _ clients: [(client: Int, structs: [WireStruct])]) -> PendingStructs? {
-        if clients.isEmpty { return nil }
+    private func integrateStructs(_ txn: Transaction, _ clientsIn: [(client: Int, structs: [WireStruct])]) -> PendingStructs? {
+        if clientsIn.isEmpty { return nil }
+        var clients = clientsIn
+        // Fast path for the common update from one client whose dependencies
+        // are all present: integrate in clock order. The general algorithm
+        // below would do exactly the same; it takes over at the first struct
+        // that has to wait.
+        if clients.count == 1 {
+            let (client, structs) = clients[0]
+            var i = 0
+            while i < structs.count {
+                let s = structs[i]
+                if s.kind == .skip { break }
+                let offset = store.state(client) - s.id.clock
+                if offset < 0 || missingDependency(s) != nil { break }
+                if offset < s.length { integrate(s, offset: offset, txn) }
+                i += 1
+            }
+            if i == structs.count { return nil }
+            clients = [(client, Array(structs[i...]))]
+        }
         var refs: [Int: (structs: [WireStruct], i: Int)] = [:]
         for (client, structs) in clients { refs[client] = (structs, 0) }
         var order = clients.map(\.client).sorted()
@@ -323,6 +342,10 @@ extension Doc {
             b.doc = self
             b.item = item
             b.integratePrelim(txn)
+        case .string(let units):
+            if let parent = item.parent, !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) {
+                parent.hasSurrogates = true
+            }
         case .format:
             item.parent?.hasFormatting = true
             item.parent?.markers.removeAll()

@@ -113,7 +113,7 @@ public struct YText {
     /// Whether offset `index` lies between a lead and a trail surrogate.
     /// Uses the search markers, so the check costs what a lookup costs.
     func splitsSurrogatePair(at index: Int) -> Bool {
-        guard index > 0, index < length else { return false }
+        guard branch.hasSurrogates, index > 0, index < length else { return false }
         // The visible item holding unit `index`, and the offset inside it.
         var remaining = index
         var n: Item?
