@@ -91,21 +91,17 @@ extension Branch {
 
     /// Keeps markers valid when `right` is merged into `left`.
     func markerMerged(left: Item, right: Item) {
-        guard left.marker || right.marker else { return }
-        var moved = false
-        for i in markers.indices where markers[i].item === right {
-            markers[i].item = left
-            if left.isVisible { markers[i].index -= left.length }
-            moved = true
+        guard right.marker else { return }
+        let leftWasMarker = left.marker && markers.contains(where: { $0.item === left })
+        if let i = markers.firstIndex(where: { $0.item === right }) {
+            if leftWasMarker {
+                markers.remove(at: i)
+            } else {
+                markers[i].item = left
+                if left.isVisible { markers[i].index -= left.length }
+            }
         }
-        guard moved else { return }
-        // Two markers may now point to the same item; keep the first.
-        var i = markers.count - 1
-        while i > 0 {
-            let item = markers[i].item
-            if markers[..<i].contains(where: { $0.item === item }) { markers.remove(at: i) }
-            i -= 1
-        }
+        right.marker = false
         left.marker = true
     }
 }
