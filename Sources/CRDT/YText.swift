@@ -74,6 +74,50 @@ public struct YText {
         doc.transact { txn in format(txn, index: index, length: length, attributes: Self.sorted(attributes)) }
     }
 
+    /// Applies a Quill delta (retain / insert / delete, with attributes) in
+    /// one transaction. Inserts without attributes get no formatting; a
+    /// retain with attributes formats that range.
+    public func applyDelta(_ delta: [TextDelta]) throws(CRDTError) {
+        guard let doc else { throw CRDTError(.invalidValue, "text is not part of a document") }
+        // Validate first so that a bad delta changes nothing.
+        var simulated = length
+        var index = 0
+        for op in delta {
+            switch op.op {
+            case .retain(let n), .delete(let n):
+                guard n >= 0, index + n <= simulated else {
+                    throw CRDTError(.indexOutOfRange, "delta op \(op.op) past the end (length \(simulated))")
+                }
+                if case .delete = op.op { simulated -= n } else { index += n }
+            case .insert(let s):
+                simulated += s.utf16.count
+                index += s.utf16.count
+            case .insertEmbed:
+                simulated += 1
+                index += 1
+            }
+        }
+        doc.transact { txn in
+            var index = 0
+            for op in delta {
+                let attrs = Dictionary(op.attributes, uniquingKeysWith: { _, b in b })
+                switch op.op {
+                case .retain(let n):
+                    if !attrs.isEmpty { format(txn, index: index, length: n, attributes: Self.sorted(attrs)) }
+                    index += n
+                case .delete(let n):
+                    if n > 0 { delete(txn, index: index, count: n) }
+                case .insert(let s):
+                    insert(txn, index: index, text: Array(s.utf16), attributes: Self.sorted(attrs))
+                    index += s.utf16.count
+                case .insertEmbed(let v):
+                    insertContent(txn, findPosition(txn, index), .embed(v), Self.sorted(attrs))
+                    index += 1
+                }
+            }
+        }
+    }
+
     /// UTF-16 offset of the `characters`-th Swift `Character` (grapheme cluster).
     public func utf16Offset(ofCharacter characters: Int) throws(CRDTError) -> Int {
         let s = toString()
