@@ -30,6 +30,12 @@ public final class Branch {
     /// Visible length of the sequence.
     var length = 0
     var hasFormatting = false
+    /// Nesting level: 0 for a root type.
+    var depth = 0
+    /// Deepest nesting accepted. Deeper nested types from the wire are
+    /// dropped (integrated as garbage-collected) and refused locally, so that
+    /// no recursion over a document can exhaust the stack.
+    static let maxDepth = 200
     /// Whether any string content ever integrated here holds a UTF-16 surrogate.
     var hasSurrogates = false
     var markers: [SearchMarker] = []
@@ -272,6 +278,21 @@ public final class Branch {
             n = x.right
         }
         return nil
+    }
+
+    /// Throws if inserting `value` here would nest types deeper than ``maxDepth``.
+    func checkNesting(_ value: YInput) throws(CRDTError) {
+        func levels(_ v: YInput) -> Int {
+            switch v {
+            case .value, .binary: return 0
+            case .text: return 1
+            case .map(let entries): return 1 + (entries.map { levels($0.1) }.max() ?? 0)
+            case .array(let items): return 1 + (items.map(levels).max() ?? 0)
+            }
+        }
+        if depth + levels(value) > Branch.maxDepth {
+            throw CRDTError(.invalidValue, "nested types deeper than \(Branch.maxDepth) levels")
+        }
     }
 
     // MARK: Maps

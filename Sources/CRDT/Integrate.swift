@@ -229,6 +229,7 @@ extension Doc {
             origin = left?.lastID
             content = content.splice(offset)
         }
+        if case .type = content, let p = parent, p.depth >= Branch.maxDepth { parent = nil }
         guard let parent else {
             store.add(Item(gc: ID(client: s.id.client, clock: clock), length: length))
             return
@@ -341,6 +342,7 @@ extension Doc {
         case .type(let b):
             b.doc = self
             b.item = item
+            b.depth = (item.parent?.depth ?? 0) + 1
             b.integratePrelim(txn)
         case .string(let units):
             if let parent = item.parent, !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) {

@@ -24,6 +24,7 @@ public struct YMap {
     /// Sets `key`.
     public func set(_ key: String, _ value: YInput) throws(CRDTError) {
         guard let doc = branch.doc else { throw CRDTError(.invalidValue, "map is not part of a document") }
+        try branch.checkNesting(value)
         doc.transact { txn in branch.mapSet(txn, key: key, value: value) }
     }
 
@@ -56,6 +57,7 @@ public struct YArray {
         }
         guard !values.isEmpty else { return }
         guard let doc = branch.doc else { throw CRDTError(.invalidValue, "array is not part of a document") }
+        for v in values { try branch.checkNesting(v) }
         doc.transact { txn in branch.insertSequence(txn, at: index, values) }
     }
 
@@ -63,6 +65,7 @@ public struct YArray {
     public func push(_ values: [YInput]) throws(CRDTError) {
         guard !values.isEmpty else { return }
         guard let doc = branch.doc else { throw CRDTError(.invalidValue, "array is not part of a document") }
+        for v in values { try branch.checkNesting(v) }
         doc.transact { txn in branch.pushSequence(txn, values) }
     }
 

@@ -104,3 +104,50 @@ struct MalformedInputTests {
         #expect(doc.stateVector.isEmpty)
     }
 }
+
+extension MalformedInputTests {
+    @Test("absurdly deep nesting is cut off instead of exhausting the stack")
+    func deepNesting() throws {
+        // 5,000 maps, each nested in the previous one, as one forged update.
+        var enc = Lib0Encoder()
+        let client = 42
+        let levels = 5_000
+        enc.writeVarUInt(1)
+        enc.writeVarUInt(levels)
+        enc.writeVarUInt(client)
+        enc.writeVarUInt(0)
+        for i in 0..<levels {
+            enc.writeUInt8(0x27)  // ContentType with a parentSub (map key), no origins
+            if i == 0 {
+                enc.writeVarUInt(1)
+                enc.writeVarString("root")
+            } else {
+                enc.writeVarUInt(0)
+                enc.writeVarUInt(client)
+                enc.writeVarUInt(i - 1)
+            }
+            enc.writeVarString("k")
+            enc.writeVarUInt(1)  // YMap
+        }
+        enc.writeVarUInt(0)
+        let doc = Doc(clientID: 1)
+        try doc.applyUpdate(enc.bytes)
+        #expect(doc.stateVector[client] == levels)
+        var depth = 0
+        var current: YMap? = doc.getMap("root")
+        while let m = current, case .map(let next)? = m.get("k") as YValue? {
+            depth += 1
+            current = next
+        }
+        #expect(depth == 200)
+        // Everything still encodes, reloads and deletes without recursion trouble.
+        let copy = Doc(clientID: 2)
+        try copy.applyUpdate(try doc.encodeStateAsUpdate())
+        try doc.getMap("root").delete("k")
+        #expect(doc.getMap("root").toJSON() == .object([]))
+        // Local edits are refused past the limit.
+        var deep: YInput = .value(1)
+        for _ in 0..<201 { deep = .map([("k", deep)]) }
+        #expect(throws: CRDTError.self) { try doc.getMap("root").set("x", deep) }
+    }
+}
