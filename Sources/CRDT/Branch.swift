@@ -20,9 +20,13 @@ struct SearchMarker {
 /// The state shared by every kind of shared type (Yjs `AbstractType`): the
 /// item list of a sequence, the key → rightmost-entry map, and observers.
 public final class Branch {
-    weak var doc: Doc?
-    /// The item whose content is this type; nil for a root type.
-    weak var item: Item?
+    /// The document. Unowned for speed (weak references make every
+    /// retain of the referenced object take the slow path); ``Doc`` clears
+    /// it before the document goes away.
+    unowned(unsafe) var doc: Doc?
+    /// The item whose content is this type; nil for a root type. Cleared
+    /// when the item's content is garbage-collected.
+    unowned(unsafe) var item: Item?
     var rootName: String?
     var kind: TypeKind
     var start: Item?
@@ -46,6 +50,17 @@ public final class Branch {
 
     init(kind: TypeKind) {
         self.kind = kind
+    }
+
+    /// Cuts the type loose from its document: no items, no document, no item.
+    /// Wrappers an application still holds then read an empty type.
+    func detach() {
+        start = nil
+        map = [:]
+        markers.removeAll()
+        length = 0
+        doc = nil
+        item = nil
     }
 
     /// Path from the root: root name first, then keys and indexes.

@@ -29,10 +29,10 @@ public final class Doc {
         for (_, structs) in store.clients {
             for item in structs {
                 item.right = nil
-                if case .type(let b) = item.content { b.start = nil; b.map = [:] }
+                if case .type(let b) = item.content { b.detach() }
             }
         }
-        for (_, b) in roots { b.start = nil; b.map = [:] }
+        for (_, b) in roots { b.detach() }
     }
 
     static func randomClientID() -> Int { Int(UInt32.random(in: 0...UInt32.max)) }
@@ -206,6 +206,7 @@ public final class Doc {
     /// Drops the content of a deleted item (spec 6.6).
     func gcItem(_ item: Item, parentGCd: Bool) {
         if case .type(let b) = item.content {
+            defer { b.detach() }
             var child = b.start
             while let c = child {
                 let next = c.right

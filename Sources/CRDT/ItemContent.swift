@@ -71,23 +71,29 @@ enum ItemContent {
     /// Splits off and returns the content after `offset`, keeping the head.
     /// A surrogate pair cut in two becomes U+FFFD on both sides, as in Yjs.
     mutating func splice(_ offset: Int) -> ItemContent {
-        switch self {
-        case .deleted(let n):
+        // Each case first moves the payload out of `self`, so that the head
+        // is uniquely referenced and truncated in place instead of copied.
+        switch ref {
+        case 1:
+            guard case .deleted(let n) = self else { return self }
             self = .deleted(offset)
             return .deleted(n - offset)
-        case .json(var v):
+        case 2:
+            guard case .json(var v) = self else { return self }
             self = .gc
             let tail = Array(v[offset...])
             v.removeSubrange(offset...)
             self = .json(v)
             return .json(tail)
-        case .any(var v):
+        case 8:
+            guard case .any(var v) = self else { return self }
             self = .gc
             let tail = Array(v[offset...])
             v.removeSubrange(offset...)
             self = .any(v)
             return .any(tail)
-        case .string(var s):
+        case 4:
+            guard case .string(var s) = self else { return self }
             self = .gc
             var tail = Array(s[offset...])
             s.removeSubrange(offset...)

@@ -39,7 +39,7 @@ struct ChangedKeys {
 /// A unit of change: every edit happens inside one. Observers and the
 /// doc-level update callback run when the outermost transaction ends.
 public final class Transaction {
-    unowned let doc: Doc
+    unowned(unsafe) let doc: Doc
     /// Client → its state before the transaction, for every client the
     /// transaction added structs for (others still have their old state).
     private(set) var touched: [Int: Int] = [:]
