@@ -4,7 +4,7 @@
 // edits applied as remote updates, v1 encode, and load into a fresh doc.
 // Prints one JSON object with the same fields as `nest-bench trace --json`.
 //
-//   node --expose-gc --preserve-symlinks yjs-trace-bench.mjs YJS_MJS TRACE.json.gz [--runs N] [--client-id ID]
+//   node --expose-gc --preserve-symlinks yjs-trace-bench.mjs YJS_MJS TRACE.json.gz [--runs N] [--client-id ID] [--one-transaction]
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 import path from 'node:path'
@@ -14,8 +14,10 @@ const args = process.argv.slice(2)
 const [yjsPath, tracePath] = args
 let runs = 5
 let clientID = 2654435769
+let oneTransaction = false
 for (let i = 2; i < args.length; i++) {
-  if (args[i] === '--runs') runs = Number(args[++i])
+  if (args[i] === '--one-transaction') oneTransaction = true
+  else if (args[i] === '--runs') runs = Number(args[++i])
   else if (args[i] === '--client-id') clientID = Number(args[++i])
 }
 const Y = await import(pathToFileURL(path.resolve(yjsPath)).href)
@@ -29,15 +31,18 @@ const now = () => Number(process.hrtime.bigint()) / 1e6
 
 function replay (doc) {
   const text = doc.getText('text')
-  if (trace.startContent) text.insert(0, trace.startContent)
-  for (const t of trace.txns) {
-    doc.transact(() => {
-      for (const [pos, del, ins] of t.patches) {
-        if (del > 0) text.delete(pos, del)
-        if (ins) text.insert(pos, ins)
-      }
-    })
+  const run = () => {
+    if (trace.startContent) text.insert(0, trace.startContent)
+    for (const t of trace.txns) {
+      doc.transact(() => {
+        for (const [pos, del, ins] of t.patches) {
+          if (del > 0) text.delete(pos, del)
+          if (ins) text.insert(pos, ins)
+        }
+      })
+    }
   }
+  if (oneTransaction) doc.transact(run); else run()
 }
 
 const res = { replay: [], remote: [], encode: [], load: [] }

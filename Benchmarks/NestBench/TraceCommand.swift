@@ -22,10 +22,12 @@ enum TraceCommand {
         var json = false
         var runs = 5
         var clientID = 2_654_435_769
+        var oneTransaction = false
         var i = 0
         while i < argv.count {
             switch argv[i] {
             case "--json": json = true
+            case "--one-transaction": oneTransaction = true
             case "--runs":
                 guard i + 1 < argv.count, let n = Int(argv[i + 1]), n > 0 else { return usage("--runs needs a positive number") }
                 runs = n
@@ -50,7 +52,7 @@ enum TraceCommand {
         var result = Result()
         for run in 1...runs {
             do {
-                try measure(trace, clientID: clientID, into: &result)
+                try measure(trace, clientID: clientID, oneTransaction: oneTransaction, into: &result)
             } catch {
                 FileHandle.standardError.write(Data("nest-bench: run \(run) failed: \(error)\n".utf8))
                 return 1
@@ -90,30 +92,34 @@ enum TraceCommand {
         Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
-    static func replay(_ trace: EditingTrace, into doc: Doc) throws {
+    /// Replays the trace: one transaction per trace txn, or the whole trace as one.
+    static func replay(_ trace: EditingTrace, into doc: Doc, oneTransaction: Bool = false) throws {
         let text = doc.getText("text")
         var mapper = PositionMapper(trace: trace)
-        if !trace.startContent.isEmpty { try text.insert(0, trace.startContent) }
-        for txn in trace.txns {
-            try doc.transact { _ in
-                for p in txn {
-                    let (offset, length) = mapper.utf16Range(p.position, p.deleteCount)
-                    if length > 0 { try text.delete(offset, count: length) }
-                    if !p.insert.isEmpty { try text.insert(offset, p.insert) }
-                    mapper.apply(p)
+        func run() throws {
+            if !trace.startContent.isEmpty { try text.insert(0, trace.startContent) }
+            for txn in trace.txns {
+                try doc.transact { _ in
+                    for p in txn {
+                        let (offset, length) = mapper.utf16Range(p.position, p.deleteCount)
+                        if length > 0 { try text.delete(offset, count: length) }
+                        if !p.insert.isEmpty { try text.insert(offset, p.insert) }
+                        mapper.apply(p)
+                    }
                 }
             }
         }
+        if oneTransaction { try doc.transact { _ in try run() } } else { try run() }
     }
 
-    static func measure(_ trace: EditingTrace, clientID: Int, into result: inout Result) throws {
+    static func measure(_ trace: EditingTrace, clientID: Int, oneTransaction: Bool, into result: inout Result) throws {
         let clock = ContinuousClock()
         Memory.resetPeak()
 
 
         // 1. Local replay, one transaction per trace txn.
         let local = Doc(clientID: clientID)
-        result.replay.append(ms(try clock.measure { try replay(trace, into: local) }))
+        result.replay.append(ms(try clock.measure { try replay(trace, into: local, oneTransaction: oneTransaction) }))
         result.ok = result.ok && local.getText("text").toString() == trace.endContent
 
         // The same edits as updates (recorded in an untimed second replay).
@@ -122,7 +128,7 @@ enum TraceCommand {
         do {
             let recorder = Doc(clientID: clientID)
             recorder.onUpdate { u, _ in updates.append(u) }
-            try replay(trace, into: recorder)
+            try replay(trace, into: recorder, oneTransaction: oneTransaction)
         }
 
         // 2. Remote apply, update by update, into a fresh document.

@@ -5,7 +5,7 @@ let usageText = """
 
     commands:
       scenario FILE|DIR... [--out DIR]   run differential-test scenarios (scenario-format.md)
-      trace PATH.json.gz [--json] [--runs N] [--client-id ID]
+      trace PATH.json.gz [--json] [--runs N] [--client-id ID] [--one-transaction]
                                          replay an editing trace and measure the CRDT engine
       --help                             this text
       --version                          print the version
