@@ -11,12 +11,6 @@ public indirect enum YInput: Sendable {
     case text(String)
 }
 
-/// A cached position in a sequence: `item` starts at visible index `index`.
-struct SearchMarker {
-    unowned(unsafe) var item: Item
-    var index: Int
-}
-
 /// The state shared by every kind of shared type (Yjs `AbstractType`): the
 /// item list of a sequence, the key → rightmost-entry map, and observers.
 public final class Branch {
@@ -42,7 +36,8 @@ public final class Branch {
     static let maxDepth = 200
     /// Whether any string content ever integrated here holds a UTF-16 surrogate.
     var hasSurrogates = false
-    var markers: [SearchMarker] = []
+    /// Finds items by visible position.
+    var index = SequenceIndex()
     /// Initial content of a type not integrated yet.
     var prelim: YInput?
     var observers: [(id: Int, handler: (YEvent) -> Void)] = []
@@ -57,7 +52,7 @@ public final class Branch {
     func detach() {
         start = nil
         map = [:]
-        markers.removeAll()
+        index.removeAll()
         length = 0
         doc = nil
         item = nil
@@ -213,34 +208,22 @@ public final class Branch {
     /// Inserts values at a visible index of an array-like sequence.
     func insertSequence(_ txn: Transaction, at index: Int, _ values: [YInput]) {
         if index == 0 {
-            updateMarkers(index: 0, delta: values.count)
             insertAfter(txn, nil, values)
             return
         }
-        let left = visibleItem(endingAt: index, txn)
-        updateMarkers(index: index, delta: values.count)
-        insertAfter(txn, left, values)
+        insertAfter(txn, visibleItem(endingAt: index, txn), values)
     }
 
     /// Appends after the very last item of the list, deleted ones included.
     func pushSequence(_ txn: Transaction, _ values: [YInput]) {
-        var n = markers.max(by: { $0.index < $1.index })?.item ?? start
-        while let x = n, let r = x.right { n = r }
-        insertAfter(txn, n, values)
+        insertAfter(txn, index.lastItem(), values)
     }
 
-    /// Deletes `count` visible units from `index`.
-    func deleteSequence(_ txn: Transaction, at index: Int, count: Int) {
+    /// Deletes `count` visible units from `at`.
+    func deleteSequence(_ txn: Transaction, at position: Int, count: Int) {
         guard count > 0 else { return }
-        var remaining = index
-        var n: Item?
-        if let m = nearestMarker(index) {
-            n = m.item
-            remaining -= m.index
-            // Markers may sit on deleted items; step back over hidden ones so the walk stays exact.
-        } else {
-            n = start
-        }
+        var remaining = position
+        var n = start
         while let x = n, remaining > 0 {
             if x.isVisible {
                 if remaining < x.length {
@@ -252,7 +235,7 @@ public final class Branch {
         }
         var left = count
         while left > 0, let x = n {
-            if !x.deleted && x.isCountable {
+            if x.isVisible {
                 if left < x.length {
                     _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + left))
                 }
@@ -261,38 +244,16 @@ public final class Branch {
             }
             n = x.right
         }
-        updateMarkers(index: index, delta: -count)
     }
 
-    /// The visible item whose content ends exactly at `index` (> 0), split if
-    /// needed; its right neighbour may be deleted.
-    func visibleItem(endingAt index: Int, _ txn: Transaction) -> Item? {
-        var remaining = index
-        var n: Item?
-        if let m = nearestMarker(index) {
-            n = m.item
-            remaining -= m.index
-            if remaining == 0 {
-                n = m.item.previousVisible
-                remaining += n?.length ?? 0
-            }
-        } else {
-            n = start
+    /// The visible item whose content ends exactly at `position` (> 0), split
+    /// if needed; its right neighbour may be deleted.
+    func visibleItem(endingAt position: Int, _ txn: Transaction) -> Item? {
+        guard let (x, offset) = index.item(containing: position - 1) else { return nil }
+        if offset + 1 < x.length {
+            _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + offset + 1))
         }
-        while let x = n {
-            if x.isVisible {
-                if remaining <= x.length {
-                    if remaining < x.length {
-                        _ = txn.doc.store.itemCleanStart(txn, ID(client: x.id.client, clock: x.id.clock + remaining))
-                    }
-                    remember(x, index: index - remaining)
-                    return x
-                }
-                remaining -= x.length
-            }
-            n = x.right
-        }
-        return nil
+        return x
     }
 
     /// Throws if inserting `value` here would nest types deeper than ``maxDepth``.

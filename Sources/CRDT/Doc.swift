@@ -188,14 +188,11 @@ public final class Doc {
 
     private func tryGC(_ ds: DeleteSet) {
         for (client, ranges) in ds.clients {
-            guard store.clients[client] != nil else { continue }
             for r in ranges.reversed() {
                 let end = r.clock + r.length
-                guard let structs = store.clients[client] else { break }
-                var si = StructStore.findIndex(structs, r.clock)
-                while let structs = store.clients[client], si < structs.count {
-                    let s = structs[si]
-                    if s.id.clock >= end { break }
+                guard var si = store.clients[client].map({ StructStore.findIndex($0, r.clock) }) else { break }
+                // Fresh reads: collecting replaces structs in this same array.
+                while let s = store.clients[client]?[safe: si], s.id.clock < end {
                     if !s.isGC && s.deleted && !s.keep { gcItem(s, parentGCd: false) }
                     si += 1
                 }
@@ -223,7 +220,7 @@ public final class Doc {
                 }
             }
             b.map = [:]
-            b.markers.removeAll()
+            b.index.removeAll()
         }
         if parentGCd {
             item.right = nil
@@ -274,7 +271,7 @@ public final class Doc {
               left.id.client == right.id.client, left.id.clock + left.length == right.id.clock,
               left.content.ref == right.content.ref, left.content.merge(with: right.content)
         else { return false }
-        if let parent = left.parent { parent.markerMerged(left: left, right: right) }
+        if left.parentSub == nil, let parent = left.parent { parent.index.willMerge(left, right) }
         if right.keep { left.keep = true }
         left.right = right.right
         if let r = left.right { r.left = left }

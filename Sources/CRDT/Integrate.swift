@@ -311,12 +311,14 @@ extension Doc {
                 deleteItem(l, txn)
             }
         }
-        if item.parentSub == nil && item.isCountable && !item.deleted { parent.length += item.length }
+        if item.parentSub == nil {
+            if item.isCountable && !item.deleted { parent.length += item.length }
+            parent.index.inserted(item)
+        }
         txn.willAdd(client: item.id.client)
         store.add(item)
         integrateContent(item, txn)
         txn.addChanged(parent, item.parentSub)
-        if !txn.local { parent.markers.removeAll() }
         if (parent.item?.deleted ?? false) {
             deleteItem(item, txn)
         } else if let key = item.parentSub, item.right != nil {
@@ -350,7 +352,6 @@ extension Doc {
             }
         case .format:
             item.parent?.hasFormatting = true
-            item.parent?.markers.removeAll()
         default:
             break
         }
@@ -359,13 +360,14 @@ extension Doc {
     /// Marks an item deleted (spec 6.6), recursively for nested types.
     func deleteItem(_ item: Item, _ txn: Transaction) {
         guard !item.deleted, let parent = item.parent else { return }
-        if item.isCountable && item.parentSub == nil { parent.length -= item.length }
+        if item.isCountable && item.parentSub == nil {
+            parent.length -= item.length
+            parent.index.visibleChanged(item, by: -item.length)
+        }
         item.deleted = true
         txn.deleteSet.add(client: item.id.client, clock: item.id.clock, length: item.length)
         txn.addChanged(parent, item.parentSub)
-        if !txn.local { parent.markers.removeAll() }
         if case .type(let b) = item.content {
-            b.markers.removeAll()
             var child = b.start
             while let c = child {
                 if !c.deleted {
@@ -399,26 +401,26 @@ extension Doc {
                     continue
                 }
                 if state < end { unapplied.add(client: client, clock: state, length: end - state) }
-                guard var structs = store.clients[client] else { continue }
-                store.clients[client] = nil
-                var index = StructStore.findIndex(structs, clock)
-                let first = structs[index]
+                // Read the store's array afresh each time: deleting an item
+                // consults the store (transaction states), and holding a
+                // copy while splitting would copy the whole array.
+                guard var index = store.clients[client].map({ StructStore.findIndex($0, clock) }),
+                      let first = store.clients[client]?[safe: index]
+                else { continue }
                 if !first.deleted && first.id.clock < clock {
-                    structs.insert(store.split(txn, first, clock - first.id.clock), at: index + 1)
+                    store.insert(store.split(txn, first, clock - first.id.clock), at: index + 1)
                     index += 1
                 }
-                while index < structs.count {
-                    let s = structs[index]
+                while let s = store.clients[client]?[safe: index] {
                     index += 1
                     guard s.id.clock < end else { break }
                     if !s.deleted {
                         if end < s.id.clock + s.length {
-                            structs.insert(store.split(txn, s, end - s.id.clock), at: index)
+                            store.insert(store.split(txn, s, end - s.id.clock), at: index)
                         }
                         deleteItem(s, txn)
                     }
                 }
-                store.clients[client] = structs
             }
         }
         return unapplied.isEmpty ? nil : unapplied

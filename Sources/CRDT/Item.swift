@@ -19,8 +19,8 @@ final class Item {
     var deleted: Bool
     /// Never garbage-collect this item.
     var keep = false
-    /// Set while an item is one of its branch's search markers.
-    var marker = false
+    /// The block of its sequence's index (nil for map entries and GC).
+    unowned(unsafe) var block: SequenceBlock?
 
     init(id: ID, left: Item?, origin: ID?, right: Item?, rightOrigin: ID?, parent: Branch?, parentSub: String?, content: ItemContent) {
         self.id = id

@@ -133,6 +133,12 @@ final class StructStore {
             parent.map[key] = right
         }
         left.length = diff
+        if right.parentSub == nil, let parent = right.parent { parent.index.didSplit(left, right) }
         return right
     }
+}
+
+extension Array {
+    /// The element at `index`, or nil when out of bounds.
+    subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }
 }

@@ -80,17 +80,8 @@ public struct YArray {
 
     /// The element at `index` as a shared-type-aware value.
     public func get(_ index: Int) -> YValue? {
-        guard index >= 0 else { return nil }
-        var remaining = index
-        var n = branch.start
-        while let item = n {
-            if item.isVisible {
-                if remaining < item.length { return YValue(item: item, valueIndex: remaining) }
-                remaining -= item.length
-            }
-            n = item.right
-        }
-        return nil
+        guard let (item, offset) = branch.index.item(containing: index) else { return nil }
+        return YValue(item: item, valueIndex: offset)
     }
 
     /// All elements as JSON.

@@ -155,31 +155,12 @@ public struct YText {
     }
 
     /// Whether offset `index` lies between a lead and a trail surrogate.
-    /// Uses the search markers, so the check costs what a lookup costs.
     func splitsSurrogatePair(at index: Int) -> Bool {
-        guard branch.hasSurrogates, index > 0, index < length else { return false }
-        // The visible item holding unit `index`, and the offset inside it.
-        var remaining = index
-        var n: Item?
-        if let m = branch.nearestMarker(index) {
-            n = m.item
-            remaining -= m.index
-        } else {
-            n = branch.start
-        }
-        while let x = n, remaining < 0 {
-            n = x.left
-            if let l = n, l.isVisible { remaining += l.length }
-        }
-        while let x = n {
-            if x.isVisible {
-                if remaining < x.length { break }
-                remaining -= x.length
-            }
-            n = x.right
-        }
-        guard let item = n, case .string(let s) = item.content, UTF16.isTrailSurrogate(s[remaining]) else { return false }
-        if remaining > 0 { return UTF16.isLeadSurrogate(s[remaining - 1]) }
+        guard branch.hasSurrogates, index > 0, index < length,
+              let (item, offset) = branch.index.item(containing: index),
+              case .string(let s) = item.content, UTF16.isTrailSurrogate(s[offset])
+        else { return false }
+        if offset > 0 { return UTF16.isLeadSurrogate(s[offset - 1]) }
         var p = item.left
         while let l = p, !l.isVisible { p = l.left }
         if let l = p, case .string(let ls) = l.content, let last = ls.last { return UTF16.isLeadSurrogate(last) }
@@ -246,8 +227,8 @@ public struct YText {
     }
 
     /// The position after the `index`-th unit, as a walk from the start
-    /// would find it (Yjs `findPosition`). Without formatting the search
-    /// markers find the same place faster.
+    /// would find it (Yjs `findPosition`). Without formatting, the sequence
+    /// index finds the same place in logarithmic time.
     func findPosition(_ txn: Transaction, _ index: Int) -> Position {
         if !branch.hasFormatting && index > 0, let x = branch.visibleItem(endingAt: index, txn) {
             return Position(left: x, right: x.right, index: index, attributes: OrderedAttrs())
@@ -291,13 +272,10 @@ public struct YText {
         for key in pos.attributes.keys where attributes[key] == nil { attributes[key] = .null }
         minimizeAttributeChanges(&pos, attributes)
         var negated = insertAttributes(txn, &pos, attributes)
-        branch.updateMarkers(index: pos.index, delta: content.length)
         let item = branch.newItem(txn, left: pos.left, right: pos.right, parentSub: nil, content: content)
         txn.doc.integrate(item, txn)
-        if let left = pos.left, left.isVisible { branch.remember(left, index: pos.index - left.length) }
         pos.right = item
         pos.forward()
-        branch.remember(item, index: pos.index - item.length)
         insertNegatedAttributes(txn, &pos, &negated)
     }
 
@@ -376,7 +354,6 @@ public struct YText {
             var curr = pos.attributes
             YText.cleanupFormattingGap(txn, start: start, curr: pos.right, startAttributes: startAttrs, currAttributes: &curr)
         }
-        branch.updateMarkers(index: pos.index, delta: -(count - remaining))
     }
 
     func format(_ txn: Transaction, index: Int, length: Int, attributes given: [(String, YAny)]) {

@@ -1,0 +1,40 @@
+/// A struct of the store, as shown by ``Doc/inspectStructs()``.
+public struct StructInfo: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case item, gc }
+    public var kind: Kind
+    public var id: ID
+    public var length: Int
+    public var deleted: Bool
+    /// Content kind (`string`, `any`, `type`, `deleted`, ...) for items.
+    public var content: String
+
+    public var description: String { "\(kind.rawValue)\(id)+\(length)\(deleted ? " deleted" : "") \(content)" }
+}
+
+extension Doc {
+    /// Every struct of the store, clients in descending order, for
+    /// inspection tools (`nest-server doc inspect`) and debugging. Shows no
+    /// content, only its kind.
+    public func inspectStructs() -> [StructInfo] {
+        var out: [StructInfo] = []
+        for client in store.clients.keys.sorted(by: >) {
+            for s in store.clients[client] ?? [] {
+                let content: String
+                switch s.content {
+                case .gc: content = ""
+                case .deleted: content = "deleted"
+                case .json: content = "json"
+                case .binary: content = "binary"
+                case .string: content = "string"
+                case .embed: content = "embed"
+                case .format: content = "format"
+                case .type: content = "type"
+                case .any: content = "any"
+                case .doc: content = "doc"
+                }
+                out.append(StructInfo(kind: s.isGC ? .gc : .item, id: s.id, length: s.length, deleted: s.deleted, content: content))
+            }
+        }
+        return out
+    }
+}
