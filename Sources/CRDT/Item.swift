@@ -15,7 +15,11 @@ final class Item {
     unowned(unsafe) var parent: Branch?
     /// The map key when the item is a map entry.
     var parentSub: String?
-    var content: ItemContent
+    var content: ItemContent {
+        didSet { flags = ItemContent.flags(of: content) }
+    }
+    /// Cached facts about `content`, so that list walks never copy the enum.
+    private var flags: UInt8
     var deleted: Bool
     /// Never garbage-collect this item.
     var keep = false
@@ -31,6 +35,7 @@ final class Item {
         self.parent = parent
         self.parentSub = parentSub
         self.content = content
+        self.flags = ItemContent.flags(of: content)
         self.length = content.length
         self.deleted = false
         if case .deleted = content { deleted = true }
@@ -41,19 +46,17 @@ final class Item {
         self.id = id
         self.length = length
         self.content = .gc
+        self.flags = ItemContent.flags(of: .gc)
         self.deleted = true
     }
 
-    @inline(__always) var isGC: Bool {
-        if case .gc = content { return true }
-        return false
-    }
+    @inline(__always) var isGC: Bool { flags & ItemContent.gcFlag != 0 }
 
     /// Whether the item takes index positions in its sequence.
-    @inline(__always) var isCountable: Bool { content.isCountable }
+    @inline(__always) var isCountable: Bool { flags & ItemContent.countableFlag != 0 }
 
     /// Whether the item is visible and countable.
-    @inline(__always) var isVisible: Bool { !deleted && content.isCountable }
+    @inline(__always) var isVisible: Bool { !deleted && isCountable }
 
     /// The ID of the last unit of this item.
     @inline(__always) var lastID: ID { ID(client: id.client, clock: id.clock + length - 1) }

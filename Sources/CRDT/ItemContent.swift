@@ -60,6 +60,17 @@ enum ItemContent {
         }
     }
 
+    static let countableFlag: UInt8 = 1
+    static let gcFlag: UInt8 = 2
+
+    static func flags(of content: ItemContent) -> UInt8 {
+        switch content {
+        case .gc: return gcFlag
+        case .deleted, .format: return 0
+        default: return countableFlag
+        }
+    }
+
     /// Whether the content takes index positions in a sequence.
     var isCountable: Bool {
         switch self {

@@ -27,7 +27,7 @@ final class SequenceBlock {
 
 /// The blocks of one sequence plus a Fenwick tree over their visible lengths.
 struct SequenceIndex {
-    static let maxCount = 128
+    static let maxCount = 32
 
     private(set) var blocks: [SequenceBlock] = []
     private var tree: [Int] = [0]
@@ -188,4 +188,44 @@ struct SequenceIndex {
         blocks.insert(second, at: block.position + 1)
         rebuild(from: 0)
     }
+}
+
+extension SequenceIndex {
+    /// Checks the index against the list it describes; returns what is wrong.
+    /// For tests: walks the whole list.
+    func inconsistency(start: Item?) -> String? {
+        var n = start
+        var blockIndex = 0
+        var total = 0
+        while let first = n {
+            guard blockIndex < blocks.count else { return "items after the last block" }
+            let b = blocks[blockIndex]
+            if b.first !== first { return "block \(blockIndex) does not start at \(first.id)" }
+            if b.position != blockIndex { return "block \(blockIndex) has position \(b.position)" }
+            var count = 0
+            var visible = 0
+            var x: Item? = first
+            while let item = x, count < b.count {
+                if item.block !== b { return "item \(item.id) points to another block than \(blockIndex)" }
+                if item.isVisible { visible += item.length }
+                count += 1
+                x = item.right
+            }
+            if count != b.count { return "block \(blockIndex) counts \(b.count) items, has \(count)" }
+            if visible != b.visible { return "block \(blockIndex) has visible \(b.visible), items sum to \(visible)" }
+            total += visible
+            if let (found, _) = block(containing: max(total - 1, 0)), visible > 0, found !== b {
+                return "Fenwick tree does not find block \(blockIndex)"
+            }
+            n = x
+            blockIndex += 1
+        }
+        if blockIndex != blocks.count { return "\(blocks.count - blockIndex) blocks past the end" }
+        return nil
+    }
+}
+
+extension Branch {
+    /// For tests: what is wrong with the sequence index, if anything.
+    var indexInconsistency: String? { index.inconsistency(start: start) }
 }
