@@ -25,6 +25,10 @@ public final class Branch {
     var kind: TypeKind
     var start: Item?
     var map: [String: Item] = [:]
+    /// Map keys in the order they were first set. Yjs iterates its map in
+    /// this order when it deletes a type, and the order of a transaction's
+    /// deletions is observable (its delete set drives the text cleanup).
+    var mapOrder: [String] = []
     /// Visible length of the sequence.
     var length = 0
     var hasFormatting = false
@@ -52,6 +56,7 @@ public final class Branch {
     func detach() {
         start = nil
         map = [:]
+        mapOrder = []
         index.removeAll()
         length = 0
         doc = nil

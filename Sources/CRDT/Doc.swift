@@ -187,7 +187,8 @@ public final class Doc {
     // MARK: Garbage collection and squashing
 
     private func tryGC(_ ds: DeleteSet) {
-        for (client, ranges) in ds.clients {
+        for client in ds.clientOrder {
+            guard let ranges = ds.clients[client] else { continue }
             for r in ranges.reversed() {
                 let end = r.clock + r.length
                 guard var si = store.clients[client].map({ StructStore.findIndex($0, r.clock) }) else { break }
@@ -220,6 +221,7 @@ public final class Doc {
                 }
             }
             b.map = [:]
+            b.mapOrder = []
             b.index.removeAll()
         }
         if parentGCd {
@@ -231,8 +233,8 @@ public final class Doc {
     }
 
     private func tryMerge(_ ds: DeleteSet) {
-        for (client, ranges) in ds.clients {
-            guard var structs = store.clients[client] else { continue }
+        for client in ds.clientOrder {
+            guard let ranges = ds.clients[client], var structs = store.clients[client] else { continue }
             store.clients[client] = nil
             for r in ranges.reversed() {
                 var si = min(structs.count - 1, 1 + StructStore.findIndex(structs, r.clock + r.length - 1))

@@ -303,7 +303,7 @@ extension Doc {
         if let r = item.right {
             r.left = item
         } else if let key = item.parentSub {
-            parent.map[key] = item
+            if parent.map.updateValue(item, forKey: key) == nil { parent.mapOrder.append(key) }
             if let l = item.left {
                 if !txn.local && !l.deleted && item.origin != l.lastID {
                     txn.conflicts.append(conflict(key: key, winner: item, loser: l))
@@ -377,7 +377,8 @@ extension Doc {
                 }
                 child = c.right
             }
-            for (_, entry) in b.map {
+            for key in b.mapOrder {
+                guard let entry = b.map[key] else { continue }
                 if !entry.deleted {
                     deleteItem(entry, txn)
                 } else if entry.id.clock < txn.beforeState(entry.id.client) {
@@ -391,7 +392,8 @@ extension Doc {
     /// Applies a delete set; returns the ranges whose structs are missing.
     private func applyDeleteSet(_ txn: Transaction, _ ds: DeleteSet) -> DeleteSet? {
         var unapplied = DeleteSet()
-        for (client, ranges) in ds.clients {
+        for client in ds.clientOrder {
+            guard let ranges = ds.clients[client] else { continue }
             let state = store.state(client)
             for r in ranges {
                 let clock = r.clock

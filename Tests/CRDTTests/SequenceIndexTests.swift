@@ -32,14 +32,20 @@ struct SequenceIndexTests {
         var fromB: [[UInt8]] = []
         a.onUpdate { u, txn in if txn.local { fromA.append(u) } }
         b.onUpdate { u, txn in if txn.local { fromB.append(u) } }
+        /// Delivers what each side produced; cleanups made while receiving wait for the next call.
+        func exchange() throws {
+            let toA = fromB
+            let toB = fromA
+            fromA.removeAll()
+            fromB.removeAll()
+            for u in toA { try a.applyUpdate(u) }
+            for u in toB { try b.applyUpdate(u) }
+        }
         for round in 0..<60 {
             for (doc, _) in [(a, 0), (b, 1)] {
                 for _ in 0..<20 { try ConvergenceTests.randomEdit(doc, &rng) }
             }
-            for u in fromB { try a.applyUpdate(u) }
-            for u in fromA { try b.applyUpdate(u) }
-            fromA.removeAll()
-            fromB.removeAll()
+            try exchange()
             for doc in [a, b] {
                 for (name, branch) in [("text", doc.getText("text").branch), ("array", doc.getArray("array").branch)] {
                     if let problem = branch.indexInconsistency {
@@ -50,12 +56,21 @@ struct SequenceIndexTests {
             }
         }
         // Formatting cleanups made while receiving are edits of their own: exchange them too.
-        for _ in 0..<3 {
-            for u in fromB { try a.applyUpdate(u) }
-            for u in fromA { try b.applyUpdate(u) }
-            fromA.removeAll()
-            fromB.removeAll()
+        for _ in 0..<3 { try exchange() }
+        #expect(a.stateVector == b.stateVector, "seed \(seed)")
+        #expect(!a.hasPending && !b.hasPending, "seed \(seed)")
+        var dsa = try DecodedUpdate.decode(try a.encodeStateAsUpdate()).deleteSet
+        var dsb = try DecodedUpdate.decode(try b.encodeStateAsUpdate()).deleteSet
+        dsa.sortAndMerge()
+        dsb.sortAndMerge()
+        func units(_ ds: DeleteSet) -> Set<ID> {
+            var out = Set<ID>()
+            for (c, rs) in ds.clients { for r in rs { for k in r.clock..<(r.clock + r.length) { out.insert(ID(client: c, clock: k)) } } }
+            return out
         }
+        let ua = units(dsa)
+        let ub = units(dsb)
+        #expect(ua == ub, "seed \(seed): only in a: \(ua.subtracting(ub).sorted { ($0.client, $0.clock) < ($1.client, $1.clock) }), only in b: \(ub.subtracting(ua).sorted { ($0.client, $0.clock) < ($1.client, $1.clock) })")
         #expect(ConvergenceTests.snapshot(a) == ConvergenceTests.snapshot(b))
     }
 }
