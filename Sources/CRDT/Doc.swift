@@ -359,7 +359,13 @@ public final class Doc {
 
     /// Everything a peer with state `sv` lacks, as one v1 update.
     public func encodeStateAsUpdate(since sv: [Int: Int]) -> [UInt8] {
-        var enc = Lib0Encoder(capacity: 1024)
+        // One allocation of about the right size: structs plus content units.
+        var estimate = 64
+        for (client, structs) in store.clients {
+            let unknown = store.state(client) - (sv[client] ?? 0)
+            if unknown > 0 { estimate += min(unknown, structs.count) * 16 + unknown }
+        }
+        var enc = Lib0Encoder(capacity: estimate)
         writeStructs(&enc, from: sv)
         deleteSetFromStore().write(&enc)
         guard store.pending != nil || store.pendingDeleteSet != nil,

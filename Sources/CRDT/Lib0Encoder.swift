@@ -68,13 +68,19 @@ public struct Lib0Encoder: Sendable {
     /// Appends UTF-16 code units as a UTF-8 var-string. A lone surrogate
     /// becomes U+FFFD, as JavaScript's `TextEncoder` does.
     public mutating func writeVarString(utf16 units: ArraySlice<UInt16>) {
+        // ASCII fast path: one pass that copies while checking.
+        let mark = bytes.count
+        writeVarUInt(units.count)
+        bytes.reserveCapacity(bytes.count + units.count)
         var ascii = true
-        for u in units where u >= 0x80 { ascii = false; break }
-        if ascii {
-            writeVarUInt(units.count)
-            for u in units { bytes.append(UInt8(truncatingIfNeeded: u)) }
-            return
+        units.withUnsafeBufferPointer { buf in
+            for u in buf {
+                if u >= 0x80 { ascii = false; break }
+                bytes.append(UInt8(truncatingIfNeeded: u))
+            }
         }
+        if ascii { return }
+        bytes.removeSubrange(mark...)
         writeVarString(String(decoding: units, as: UTF16.self))
     }
 
