@@ -14,12 +14,14 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "CRDT", targets: ["CRDT"]),
+        .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
         .executable(name: "nest-server", targets: ["NestServer"]),
         .executable(name: "nest", targets: ["NestClient"]),
         .executable(name: "nest-bench", targets: ["NestBench"]),
     ],
     targets: [
         .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "SyncProtocol", dependencies: ["CRDT"], path: "Sources/SyncProtocol", swiftSettings: strictSettings),
         .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
         .target(name: "CHeapInfo", path: "Benchmarks/CHeapInfo"),
         .executableTarget(name: "NestServer", dependencies: ["CRDT"], path: "Server", swiftSettings: strictSettings),
@@ -29,6 +31,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
+        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "CRDT"], path: "Tests/SyncProtocolTests", swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )
