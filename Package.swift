@@ -19,9 +19,17 @@ let package = Package(
         .executable(name: "nest", targets: ["NestClient"]),
         .executable(name: "nest-bench", targets: ["NestBench"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
     targets: [
         .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SyncProtocol", dependencies: ["CRDT"], path: "Sources/SyncProtocol", swiftSettings: strictSettings),
+        .target(
+            name: "SyncServer",
+            dependencies: ["CRDT", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/SyncServer", swiftSettings: strictSettings
+        ),
         .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
         .target(name: "CHeapInfo", path: "Benchmarks/CHeapInfo"),
         .executableTarget(name: "NestServer", dependencies: ["CRDT"], path: "Server", swiftSettings: strictSettings),
@@ -31,6 +39,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
+        .testTarget(name: "SyncServerTests", dependencies: ["SyncServer", "SyncProtocol", "CRDT"], path: "Tests/SyncServerTests", swiftSettings: strictSettings),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "CRDT"], path: "Tests/SyncProtocolTests", swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
