@@ -21,18 +21,34 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SyncProtocol", dependencies: ["CRDT"], path: "Sources/SyncProtocol", swiftSettings: strictSettings),
         .target(
             name: "SyncServer",
-            dependencies: ["CRDT", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "CRDT", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             path: "Sources/SyncServer", swiftSettings: strictSettings
         ),
         .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
         .target(name: "CHeapInfo", path: "Benchmarks/CHeapInfo"),
-        .executableTarget(name: "NestServer", dependencies: ["CRDT"], path: "Server", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "NestServer",
+            dependencies: ["CRDT", "SyncServer", "SyncProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Server", swiftSettings: strictSettings
+        ),
         .executableTarget(name: "NestClient", dependencies: ["CRDT"], path: "Client", swiftSettings: strictSettings),
         .executableTarget(
             name: "NestBench", dependencies: ["CRDT", "ScenarioKit", "CHeapInfo"], path: "Benchmarks/NestBench",

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SyncProtocol
+import SyncServer
+
+/// `nest-server`: the Nest Sync server and its admin commands.
+@main
+struct NestServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nest-server",
+        abstract: "The Nest Sync server: WebSocket sync of Yjs documents, durable on SQLite (default) or PostgreSQL.",
+        version: "0.1.0",
+        subcommands: [Serve.self, Migrate.self, Token.self, Members.self]
+    )
+}
+
+/// Options shared by every command that opens the store.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Folder of the embedded SQLite database (env NEST_DATA_DIR, default ./data).")
+    var dataDir: String?
+
+    @Option(help: "PostgreSQL URL (env DATABASE_URL). Without it the embedded SQLite file is used.")
+    var databaseURL: String?
+
+    func apply(to config: inout ServerConfiguration) {
+        let env = ProcessInfo.processInfo.environment
+        config.dataDirectory = dataDir ?? env["NEST_DATA_DIR"] ?? config.dataDirectory
+        config.databaseURL = databaseURL ?? env["DATABASE_URL"]
+    }
+
+    func openStore() async throws -> any DocumentStore {
+        var config = ServerConfiguration()
+        apply(to: &config)
+        let store = try NestServerApp.openStore(config)
+        try await store.migrate()
+        return store
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server until SIGTERM or SIGINT.")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Address to listen on (env NEST_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port; 0 picks a free one (env NEST_PORT, default 8787).") var port: Int?
+    @Option(help: "HS256 token secret (env NEST_JWT_SECRET).") var jwtSecret: String?
+    @Option(help: "Largest message in bytes (env NEST_MAX_MESSAGE_BYTES, default 8388608).") var maxMessageBytes: Int?
+    @Option(help: "Updates per second per connection (env NEST_UPDATES_PER_SECOND, default 200).") var updatesPerSecond: Int?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var config = ServerConfiguration()
+        store.apply(to: &config)
+        config.host = host ?? env["NEST_HOST"] ?? config.host
+        config.port = port ?? env["NEST_PORT"].flatMap(Int.init) ?? config.port
+        config.jwtSecret = jwtSecret ?? env["NEST_JWT_SECRET"]
+        config.maxMessageBytes = maxMessageBytes ?? env["NEST_MAX_MESSAGE_BYTES"].flatMap(Int.init) ?? config.maxMessageBytes
+        config.updatesPerSecond = updatesPerSecond ?? env["NEST_UPDATES_PER_SECOND"].flatMap(Int.init) ?? config.updatesPerSecond
+        var logger = Logger(label: "nest-server")
+        logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))
+        let host = config.host
+        try await NestServerApp.run(config, logger: logger) { port in
+            // Unbuffered, so that scripts waiting for this line see it at once.
+            FileHandle.standardOutput.write(Data("listening on \(host):\(port)\n".utf8))
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema.")
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        _ = try await store.openStore()
+        print("schema up to date")
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Issue tokens (development and tests).", subcommands: [Issue.self])
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print an HS256 token for a user and grant the role in the workspace.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "User id (the token's sub).") var user: String
+        @Option(help: "Workspace to grant the role in.") var workspace: String?
+        @Option(help: "owner, admin, editor or viewer.") var role: String = "editor"
+        @Option(help: "Lifetime, e.g. 90s, 30m, 1h, 7d.") var ttl: String = "1h"
+        @Option(help: "HS256 secret (env NEST_JWT_SECRET).") var jwtSecret: String?
+
+        func run() async throws {
+            guard let secret = jwtSecret ?? ProcessInfo.processInfo.environment["NEST_JWT_SECRET"] else {
+                throw ValidationError("no secret: set NEST_JWT_SECRET or --jwt-secret")
+            }
+            guard let seconds = parseDuration(ttl) else { throw ValidationError("bad --ttl \(ttl): use e.g. 90s, 30m, 1h, 7d") }
+            if let workspace {
+                guard let r = Role(name: role) else { throw ValidationError("bad --role \(role): owner, admin, editor or viewer") }
+                try await store.openStore().setMembership(workspaceID: workspace, userID: user, role: r)
+            }
+            print(try await TokenVerifier(secret: secret).issue(user: user, ttl: seconds))
+        }
+    }
+}
+
+struct Members: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage workspace memberships.", subcommands: [Add.self, Remove.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        @OptionGroup var store: StoreOptions
+        @Option var workspace: String
+        @Option var user: String
+        @Option(help: "owner, admin, editor or viewer.") var role: String
+        func run() async throws {
+            guard let r = Role(name: role) else { throw ValidationError("bad --role \(role): owner, admin, editor or viewer") }
+            try await store.openStore().setMembership(workspaceID: workspace, userID: user, role: r)
+            print("\(user) is \(r) of \(workspace)")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        @OptionGroup var store: StoreOptions
+        @Option var workspace: String
+        @Option var user: String
+        func run() async throws {
+            let removed = try await store.openStore().removeMembership(workspaceID: workspace, userID: user)
+            print(removed ? "removed \(user) from \(workspace)" : "\(user) was not a member of \(workspace)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var store: StoreOptions
+        @Option var workspace: String
+        func run() async throws {
+            for m in try await store.openStore().members(workspaceID: workspace) { print("\(m.userID)\t\(m.role)") }
+        }
+    }
+}
+
+/// Parses `90s`, `30m`, `1h`, `7d` into seconds.
+func parseDuration(_ s: String) -> TimeInterval? {
+    guard let unit = s.last, let n = Double(s.dropLast()), n > 0 else { return Double(s) }
+    switch unit {
+    case "s": return n
+    case "m": return n * 60
+    case "h": return n * 3600
+    case "d": return n * 86400
+    default: return nil
+    }
+}

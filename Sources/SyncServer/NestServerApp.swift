@@ -1,0 +1,203 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+import SyncProtocol
+
+/// Why the server could not start.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// `nest-server serve`: HTTP health endpoints and the WebSocket sync
+/// endpoints on one port, backed by the configured store.
+public enum NestServerApp {
+    /// Opens the store named by the configuration (the embedded SQLite file by default).
+    public static func openStore(_ config: ServerConfiguration) throws -> any DocumentStore {
+        if let url = config.databaseURL {
+            throw ServerStartError(description: "DATABASE_URL is set (\(url.prefix(12))…) but the PostgreSQL store is not available in this build yet; unset it to use the embedded SQLite store")
+        }
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        return try SQLiteDocumentStore(path: (config.dataDirectory as NSString).appendingPathComponent("nest.sqlite"))
+    }
+
+    /// Runs until SIGTERM or SIGINT. `onListening` receives the bound port.
+    public static func run(_ config: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        guard let secret = config.jwtSecret, !secret.isEmpty else {
+            throw ServerStartError(description: "no JWT secret: set NEST_JWT_SECRET or --jwt-secret")
+        }
+        let store = try openStore(config)
+        try await store.migrate()
+        let verifier = try await TokenVerifier(secret: secret)
+        let registry = RoomRegistry(store: store)
+        let ids = Atomic<UInt64>(0)
+
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            do {
+                _ = try await store.memberships(userID: "")
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+            } catch {
+                return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "store unavailable\n")))
+            }
+        }
+
+        let wsConfig = HTTP1WebSocketUpgradeChannel.Configuration(
+            ws: WebSocketServerConfiguration(maxFrameSize: config.maxMessageBytes, autoPing: .enabled(timePeriod: .seconds(30))))
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(configuration: wsConfig) { request, _, _ in
+                guard let path = request.path, path.hasPrefix("/v1/yjs/") else { return .dontUpgrade }
+                let (rawDoc, query) = splitQuery(String(path.dropFirst("/v1/yjs/".count)))
+                let documentID = rawDoc.removingPercentEncoding ?? rawDoc
+                var bearer = query["token"]
+                if bearer == nil, let auth = request.headerFields[.authorization], auth.hasPrefix("Bearer ") {
+                    bearer = String(auth.dropFirst(7))
+                }
+                let token = bearer
+                let id = ids.add(1, ordering: .relaxed).newValue
+                return .upgrade([:]) { inbound, outbound, context in
+                    var log = context.logger
+                    log[metadataKey: "connection"] = "\(id)"
+                    log[metadataKey: "document"] = "\(documentID)"
+                    // Refusals happen after the upgrade so the client sees a close code and reason.
+                    guard DocumentID(documentID) != nil else {
+                        try await outbound.close(.unknown(CloseCode.badMessage), reason: "unknown document id")
+                        return
+                    }
+                    let user: String
+                    switch await verifier.user(for: token) {
+                    case .success(let u): user = u
+                    case .failure(let problem):
+                        log.info("token refused", metadata: ["problem": "\(problem)"])
+                        try await outbound.close(.unknown(CloseCode.unauthenticated), reason: problem == .expired ? "token expired" : "invalid token")
+                        return
+                    }
+                    let workspace = String(documentID.split(separator: "/")[0])
+                    let role: Role
+                    do {
+                        guard let m = try await store.memberships(userID: user).first(where: { $0.workspaceID == workspace }) else {
+                            try await outbound.close(.unknown(CloseCode.forbidden), reason: "not a member of \(workspace)")
+                            return
+                        }
+                        role = m.role
+                    } catch {
+                        try await outbound.close(.unknown(1011), reason: "store unavailable")
+                        return
+                    }
+                    try await serveYjs(
+                        id: id, documentID: documentID, user: user, role: role, token: token ?? "", verifier: verifier,
+                        registry: registry, config: config, inbound: inbound, outbound: outbound, logger: log)
+                }
+            },
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
+            logger: logger
+        )
+        try await app.runService()
+    }
+
+    static func splitQuery(_ s: String) -> (String, [String: String]) {
+        guard let q = s.firstIndex(of: "?") else { return (s, [:]) }
+        var out: [String: String] = [:]
+        for pair in s[s.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            guard let k = kv.first else { continue }
+            out[String(k)] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+        }
+        return (String(s[..<q]), out)
+    }
+
+    /// One y-websocket peer: subscribe, sync, relay, until the socket closes,
+    /// the token expires, or the peer floods.
+    static func serveYjs(
+        id: ConnectionID, documentID: String, user: String, role: Role, token: String, verifier: TokenVerifier,
+        registry: RoomRegistry, config: ServerConfiguration,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
+    ) async throws {
+        let room = await registry.room(documentID)
+        let (stream, queue) = AsyncStream<[UInt8]>.makeStream()
+        let serverVector: [UInt8]
+        do {
+            (_, serverVector) = try await room.subscribe(id, stateVector: [0]) { event in
+                switch event {
+                case .update(let u, _): queue.yield(YWebSocketMessage.update(u).encoded())
+                case .awareness(let a): queue.yield(YWebSocketMessage.awareness(a).encoded())
+                }
+            }
+        } catch {
+            logger.error("cannot load document", metadata: ["error": "\(error)"])
+            try await outbound.close(.unknown(1011), reason: "document unavailable")
+            return
+        }
+        logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
+        queue.yield(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
+        let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)
+        let expiry = await verifier.expiry(of: token)
+        var closeReason: (UInt16, String)?
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in stream { try await outbound.write(.binary(ByteBuffer(bytes: message))) }
+                }
+                if let expiry {
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
+                        throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired")
+                    }
+                }
+                group.addTask {
+                    var violations = 0
+                    var window = ContinuousClock.now
+                    var inWindow = 0
+                    for try await message in inbound.messages(maxSize: config.maxMessageBytes) {
+                        guard case .binary(let buffer) = message else {
+                            violations += 1
+                            continue
+                        }
+                        let now = ContinuousClock.now
+                        if now - window > .seconds(1) {
+                            window = now
+                            inWindow = 0
+                        }
+                        inWindow += 1
+                        if inWindow > config.updatesPerSecond {
+                            violations += 1
+                        } else {
+                            let (replies, violation) = await connection.handle(Array(buffer: buffer))
+                            for r in replies { queue.yield(r.encoded()) }
+                            violations = violation ? violations + 1 : 0
+                        }
+                        if violations >= config.maxViolations {
+                            throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages")
+                        }
+                    }
+                    throw ConnectionClosed(code: 1000, reason: "")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch let closed as ConnectionClosed {
+            closeReason = (closed.code, closed.reason)
+        } catch {
+            logger.info("connection ended", metadata: ["error": "\(error)"])
+        }
+        queue.finish()
+        await registry.leave(documentID, connection: id)
+        if let (code, reason) = closeReason, code != 1000 {
+            logger.info("closing", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            try? await outbound.close(.unknown(code), reason: reason)
+        }
+        logger.info("disconnected")
+    }
+}
+
+struct ConnectionClosed: Error {
+    var code: UInt16
+    var reason: String
+}

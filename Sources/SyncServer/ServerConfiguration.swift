@@ -1,0 +1,31 @@
+/// Everything `nest-server serve` can be configured with. Set from flags and
+/// `NEST_*` environment variables (see `nest-server serve --help`).
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on. Default `127.0.0.1`.
+    public var host = "127.0.0.1"
+    /// Port to listen on; 0 picks a free one (printed at start). Default 8787.
+    public var port = 8787
+    /// PostgreSQL URL; when nil the embedded SQLite file in `dataDirectory` is used.
+    public var databaseURL: String?
+    /// Folder of the embedded SQLite database. Default `./data`.
+    public var dataDirectory = "./data"
+    /// Shared secret for HS256 tokens (as Supabase issues them). Required.
+    public var jwtSecret: String?
+    /// Largest WebSocket message accepted, in bytes. Default 8 MiB.
+    public var maxMessageBytes = 8 << 20
+    /// Most documents one connection may subscribe to. Default 1,000.
+    public var maxDocumentsPerConnection = 1_000
+    /// Updates per second one connection may send before being refused. Default 200.
+    public var updatesPerSecond = 200
+    /// Consecutive refused messages after which a flooding connection is closed. Default 100.
+    public var maxViolations = 100
+
+    public init() {}
+
+    /// The configuration as printed at start: no secrets.
+    public var summary: String {
+        let store = databaseURL == nil ? "sqlite \(dataDirectory)/nest.sqlite" : "postgresql (DATABASE_URL set)"
+        return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "NOT SET" : "HS256 secret set"), "
+            + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s"
+    }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Stock Yjs peers for the end-to-end tests: Debian's y-websocket provider
+// (node-y-websocket) against a running nest-server.
+//
+//   NODE_PATH=/usr/share/nodejs node yws-peers.cjs converge URL DOC TOKEN_A TOKEN_B
+//   NODE_PATH=/usr/share/nodejs node yws-peers.cjs write URL DOC TOKEN TEXT
+//   NODE_PATH=/usr/share/nodejs node yws-peers.cjs read URL DOC TOKEN
+//   NODE_PATH=/usr/share/nodejs node yws-peers.cjs close-code URL DOC TOKEN
+//
+// Prints one JSON line with the outcome; exits 1 on timeout.
+const Y = require('yjs')
+const { WebsocketProvider } = require('y-websocket')
+const WebSocket = require('ws')
+
+const [mode, url, doc, ...rest] = process.argv.slice(2)
+const fail = msg => { console.log(JSON.stringify({ ok: false, error: msg })); process.exit(1) }
+setTimeout(() => fail('timeout'), 15000).unref()
+
+function connect (token) {
+  const ydoc = new Y.Doc()
+  const provider = new WebsocketProvider(url, doc, ydoc, { WebSocketPolyfill: WebSocket, params: { token }, connect: true })
+  return { ydoc, provider, text: ydoc.getText('content') }
+}
+
+const synced = p => new Promise(resolve => { if (p.provider.synced) resolve(); else p.provider.once('sync', s => s && resolve()) })
+const until = (cond, ms = 10000) => new Promise((resolve, reject) => {
+  const start = Date.now()
+  const tick = () => cond() ? resolve() : (Date.now() - start > ms ? reject(new Error('condition not met')) : setTimeout(tick, 20))
+  tick()
+})
+const done = result => { console.log(JSON.stringify({ ok: true, ...result })); process.exit(0) }
+
+async function main () {
+  if (mode === 'converge') {
+    const a = connect(rest[0]); const b = connect(rest[1])
+    await Promise.all([synced(a), synced(b)])
+    a.text.insert(a.text.length, 'hello')
+    await until(() => b.text.toString().includes('hello'))
+    b.text.insert(b.text.length, ' world')
+    a.ydoc.getMap('meta').set('title', 'from a')
+    await until(() => a.text.toString().includes('world') && b.ydoc.getMap('meta').get('title') === 'from a')
+    done({ a: a.text.toString(), b: b.text.toString(), title: b.ydoc.getMap('meta').get('title') })
+  } else if (mode === 'write') {
+    const a = connect(rest[0])
+    await synced(a)
+    a.text.insert(a.text.length, rest[1])
+    // Give the server time to commit; the y-websocket protocol has no acks.
+    setTimeout(() => done({ text: a.text.toString() }), 500)
+  } else if (mode === 'read') {
+    const a = connect(rest[0])
+    await synced(a)
+    setTimeout(() => done({ text: a.text.toString() }), 300)
+  } else if (mode === 'close-code') {
+    const ws = new WebSocket(`${url}/${doc}?token=${encodeURIComponent(rest[0])}`)
+    ws.on('close', (code, reason) => done({ code, reason: reason.toString() }))
+    ws.on('error', () => {})
+  } else {
+    fail('unknown mode ' + mode)
+  }
+}
+main().catch(e => fail(e.message))

@@ -1,0 +1,173 @@
+import Testing
+import Foundation
+
+/// A real `nest-server` process on loopback with its own SQLite file.
+final class ServerProcess: @unchecked Sendable {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = root.appendingPathComponent(".build/debug/nest-server").path
+    static let secret = "e2e-secret-0123456789abcdef0123456789"
+
+    let dataDir: String
+    private(set) var process: Process?
+    private(set) var port = 0
+
+    init() throws {
+        dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("nest-e2e-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+    }
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["NEST_JWT_SECRET"] = Self.secret
+        env["NEST_DATA_DIR"] = dataDir
+        env["NEST_LOG_LEVEL"] = "warning"
+        env.removeValue(forKey: "DATABASE_URL")
+        return env
+    }
+
+    /// Runs an admin command and returns its output.
+    func admin(_ args: [String], secret: String? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        var env = environment
+        if let secret { env["NEST_JWT_SECRET"] = secret }
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: text]) }
+        return text
+    }
+
+    func token(_ user: String, workspace: String? = nil, role: String = "editor", ttl: String = "1h") throws -> String {
+        var args = ["token", "issue", "--user", user, "--role", role, "--ttl", ttl]
+        if let workspace { args += ["--workspace", workspace] }
+        return try admin(args)
+    }
+
+    /// Starts `serve` on a free port and waits for its "listening" line.
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["serve", "--port", "0"]
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        var buffer = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            if let range = buffer.range(of: #"listening on [0-9.]+:([0-9]+)"#, options: .regularExpression) {
+                port = Int(buffer[range].split(separator: ":").last ?? "") ?? 0
+                return
+            }
+        }
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(buffer)"])
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+
+    /// Runs the stock y-websocket peers script; returns its JSON line.
+    func peers(_ args: [String]) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["node", Self.root.appendingPathComponent("Tests/Conformance/yws-peers.cjs").path, args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst()
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_PATH"] = "/usr/share/nodejs"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? ["ok": false, "error": "no output: \(line)"]
+    }
+}
+
+/// End to end over real WebSockets: nest-server processes and Debian's
+/// y-websocket provider (node) as the stock Yjs peer.
+@Suite("end to end (y-websocket peers)", .serialized)
+struct EndToEndTests {
+    @Test("two stock Yjs peers converge through the server; viewers read but cannot write")
+    func convergeAndViewer() throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1", role: "editor")
+        let bob = try server.token("bob", workspace: "w1", role: "owner")
+        let vic = try server.token("vic", workspace: "w1", role: "viewer")
+        try server.start()
+        defer { server.stop() }
+        let result = try server.peers(["converge", "w1/draft/d1", alice, bob])
+        #expect(result["ok"] as? Bool == true, "\(result)")
+        #expect(result["a"] as? String == "hello world")
+        #expect(result["b"] as? String == "hello world")
+        #expect(result["title"] as? String == "from a")
+        #expect(try server.peers(["read", "w1/draft/d1", vic])["text"] as? String == "hello world")
+        _ = try server.peers(["write", "w1/draft/d1", vic, " VIEWER"])
+        #expect(try server.peers(["read", "w1/draft/d1", alice])["text"] as? String == "hello world", "a viewer's edit reached the document")
+    }
+
+    @Test("bad, forged, expired and other-workspace tokens are refused with close codes")
+    func refusedTokens() throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        let wrongKey = try server.admin(["token", "issue", "--user", "alice", "--ttl", "1h"], secret: "another-secret-0123456789abcdef012345")
+        let shortLived = try server.token("alice", ttl: "1s")
+        // alg none: same claims, no signature.
+        let b64 = { (s: String) in Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_") }
+        let algNone = b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(#"{"sub":"alice","exp":4102444800}"#) + "."
+        try server.start()
+        defer { server.stop() }
+        Thread.sleep(forTimeInterval: 1.5)
+        for (token, name) in [("", "missing"), ("not-a-jwt", "garbage"), (wrongKey, "wrong key"), (algNone, "alg none"), (shortLived, "expired")] {
+            let r = try server.peers(["close-code", "w1/draft/d1", token])
+            #expect(r["code"] as? Int == 4401, "\(name): \(r)")
+        }
+        #expect(try server.peers(["close-code", "w2/draft/d1", alice])["code"] as? Int == 4403)
+        #expect(try server.peers(["close-code", "w1/post/x", alice])["code"] as? Int == 4400)
+        // The server is still healthy for a legitimate peer.
+        #expect(try server.peers(["write", "w1/draft/ok", alice, "fine"])["text"] as? String == "fine")
+    }
+
+    @Test("kill -9 between updates, restart: every committed update is there")
+    func killNine() throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        for round in 0..<3 {
+            try server.start()
+            let w = try server.peers(["write", "w1/draft/durable", alice, "[\(round)]"])
+            #expect(w["ok"] as? Bool == true, "\(w)")
+            server.kill9()
+        }
+        try server.start()
+        defer { server.stop() }
+        let text = try server.peers(["read", "w1/draft/durable", alice])["text"] as? String ?? ""
+        for round in 0..<3 { #expect(text.contains("[\(round)]"), "round \(round) lost: \(text)") }
+    }
+}
