@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
-public import SyncProtocol
+import SyncProtocol
 
 /// One stock Yjs peer on `/v1/yjs/{documentID}`: the y-websocket protocol
 /// (`yjs-format.md` section 8) for one document, with the server's rules —
