@@ -1,3 +1,5 @@
+import CRDT
+
 /// A stable protocol error code (Protocol/PROTOCOL.md section 5), used in
 /// `error` and `refused` messages. A struct over a number so that new codes
 /// can be added without breaking callers.
@@ -56,5 +58,20 @@ public struct SyncProtocolError: Error, Equatable, Sendable, CustomStringConvert
 
     public var description: String {
         offset.map { "\(code) at byte \($0): \(message)" } ?? "\(code): \(message)"
+    }
+}
+
+extension SyncProtocolError {
+    /// Runs a decoder; any failure becomes `bad_message` with the offset where known.
+    static func decoding<T>(_ body: () throws -> T) throws(SyncProtocolError) -> T {
+        do {
+            return try body()
+        } catch let e as SyncProtocolError {
+            throw e
+        } catch let e as CRDTError {
+            throw SyncProtocolError(.badMessage, offset: e.offset, e.message)
+        } catch {
+            throw SyncProtocolError(.badMessage, "\(error)")
+        }
     }
 }

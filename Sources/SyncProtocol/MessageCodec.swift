@@ -84,15 +84,10 @@ extension NestMessage {
     /// ``SyncProtocolError`` with code `bad_message` and the byte offset.
     public init(decoding bytes: [UInt8]) throws(SyncProtocolError) {
         var d = Lib0Decoder(bytes)
-        do {
-            self = try Self.decode(&d)
+        self = try SyncProtocolError.decoding {
+            let m = try Self.decode(&d)
             try d.expectEnd()
-        } catch let e as SyncProtocolError {
-            throw e
-        } catch let e as CRDTError {
-            throw SyncProtocolError(.badMessage, offset: e.offset, e.message)
-        } catch {
-            throw SyncProtocolError(.badMessage, "\(error)")
+            return m
         }
     }
 

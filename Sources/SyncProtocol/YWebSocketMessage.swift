@@ -32,32 +32,28 @@ public enum YWebSocketMessage: Sendable, Hashable {
     /// Decodes one y-websocket message; anything else throws `bad_message`.
     public init(decoding bytes: [UInt8]) throws(SyncProtocolError) {
         var d = Lib0Decoder(bytes)
-        do {
+        self = try SyncProtocolError.decoding {
+            let message: YWebSocketMessage
             let type = try d.readVarUInt()
             switch type {
             case 0:
                 let sub = try d.readVarUInt()
                 switch sub {
-                case 0: self = .syncStep1(stateVector: try d.readVarBytes())
-                case 1: self = .syncStep2(update: try d.readVarBytes())
-                case 2: self = .update(try d.readVarBytes())
+                case 0: message = .syncStep1(stateVector: try d.readVarBytes())
+                case 1: message = .syncStep2(update: try d.readVarBytes())
+                case 2: message = .update(try d.readVarBytes())
                 default: throw SyncProtocolError(.badMessage, offset: 1, "unknown sync message \(sub)")
                 }
-            case 1: self = .awareness(try d.readVarBytes())
+            case 1: message = .awareness(try d.readVarBytes())
             case 2:
                 let sub = try d.readVarUInt()
                 guard sub == 0 else { throw SyncProtocolError(.badMessage, offset: 1, "unknown auth message \(sub)") }
-                self = .authPermissionDenied(reason: try d.readVarString())
-            case 3: self = .queryAwareness
+                message = .authPermissionDenied(reason: try d.readVarString())
+            case 3: message = .queryAwareness
             default: throw SyncProtocolError(.badMessage, offset: 0, "unknown message type \(type)")
             }
             try d.expectEnd()
-        } catch let e as SyncProtocolError {
-            throw e
-        } catch let e as CRDTError {
-            throw SyncProtocolError(.badMessage, offset: e.offset, e.message)
-        } catch {
-            throw SyncProtocolError(.badMessage, "\(error)")
+            return message
         }
     }
 }

@@ -154,6 +154,13 @@ struct DifferentialTests {
         return (files.count, failures)
     }
 
+    /// Has Yjs load our outputs in `folder` (Tests/Conformance/cross-check.mjs).
+    func crossCheck(_ p: Prepared, _ folder: String) throws -> (status: Int32, out: String, err: String) {
+        try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
+                                     TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path,
+                                     p.dir.appendingPathComponent(folder).path])
+    }
+
     @Test("500 generated scenarios match Yjs and cross-apply both ways")
     func generated() throws {
         let p = try Self.prepared.get()
@@ -162,9 +169,7 @@ struct DifferentialTests {
             ours: p.dir.appendingPathComponent("ours"), allowFormattingDifference: Self.formattingDiffers13_5)
         #expect(checked == 500)
         #expect(failures.isEmpty, "\(failures.count) failures (seeds in the names; regenerate with gen-scenarios.mjs --seed N --count 1):\n\(failures.prefix(20).joined(separator: "\n"))")
-        let cross = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
-                                                 TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path,
-                                                 p.dir.appendingPathComponent("ours").path])
+        let cross = try crossCheck(p, "ours")
         #expect(cross.status == 0, "Yjs did not accept our bytes:\n\(cross.out.suffix(2000))\(cross.err.suffix(2000))")
         #expect(cross.out.contains("500 passed, 0 failed"))
         // The same scenarios in another process (another hash seed) give the same bytes.
@@ -193,9 +198,7 @@ struct DifferentialTests {
             ours: p.dir.appendingPathComponent("ours-hand"), allowFormattingDifference: [])
         #expect(checked == 15)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        let cross = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
-                                                 TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path,
-                                                 p.dir.appendingPathComponent("ours-hand").path])
+        let cross = try crossCheck(p, "ours-hand")
         #expect(cross.status == 0, "\(cross.out)\(cross.err)")
     }
 
