@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
@@ -55,7 +56,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
-        .testTarget(name: "SyncServerTests", dependencies: ["SyncServer", "SyncProtocol", "CRDT"], path: "Tests/SyncServerTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "SyncServerTests",
+            dependencies: [
+                "SyncServer", "SyncProtocol", "CRDT", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Tests/SyncServerTests", swiftSettings: strictSettings
+        ),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol", "CRDT"], path: "Tests/SyncProtocolTests", swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

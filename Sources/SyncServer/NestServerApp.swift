@@ -52,7 +52,21 @@ public enum NestServerApp {
         let app = Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: wsConfig) { request, _, _ in
-                guard let path = request.path, path.hasPrefix("/v1/yjs/") else { return .dontUpgrade }
+                guard let path = request.path else { return .dontUpgrade }
+                if path == "/v1/sync" || path.hasPrefix("/v1/sync?") {
+                    var bearer: String?
+                    if let auth = request.headerFields[.authorization], auth.hasPrefix("Bearer ") { bearer = String(auth.dropFirst(7)) }
+                    let id = ids.add(1, ordering: .relaxed).newValue
+                    let token = bearer
+                    return .upgrade([:]) { inbound, outbound, context in
+                        var log = context.logger
+                        log[metadataKey: "connection"] = "\(id)"
+                        let connection = NestSyncConnection(
+                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, logger: log)
+                        try await connection.run(inbound: inbound, outbound: outbound)
+                    }
+                }
+                guard path.hasPrefix("/v1/yjs/") else { return .dontUpgrade }
                 let (rawDoc, query) = splitQuery(String(path.dropFirst("/v1/yjs/".count)))
                 let documentID = rawDoc.removingPercentEncoding ?? rawDoc
                 var bearer = query["token"]
@@ -140,11 +154,12 @@ public enum NestServerApp {
         let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)
         let expiry = await verifier.expiry(of: token)
         var closeReason: (UInt16, String)?
+        // The writer drains the queue after the reader stops, before the close frame.
+        async let drained: Void = {
+            for await message in stream { try? await outbound.write(.binary(ByteBuffer(bytes: message))) }
+        }()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await message in stream { try await outbound.write(.binary(ByteBuffer(bytes: message))) }
-                }
                 if let expiry {
                     group.addTask {
                         try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
@@ -188,6 +203,7 @@ public enum NestServerApp {
             logger.info("connection ended", metadata: ["error": "\(error)"])
         }
         queue.finish()
+        await drained
         await registry.leave(documentID, connection: id)
         if let (code, reason) = closeReason, code != 1000 {
             logger.info("closing", metadata: ["code": "\(code)", "reason": "\(reason)"])

@@ -1,0 +1,198 @@
+import Testing
+import Foundation
+import CRDT
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+import HTTPTypes
+import SyncProtocol
+
+/// A Nest-protocol client over a real WebSocket, for the tests.
+struct NestConnection {
+    let outbound: WebSocketOutboundWriter
+    var messages: WebSocketInboundMessageStream.AsyncIterator
+
+    func send(_ m: NestMessage) async throws { try await outbound.write(.binary(ByteBuffer(bytes: m.encoded()))) }
+
+    /// The next protocol message; nil when the server closed.
+    mutating func next() async throws -> NestMessage? {
+        while let frame = try await messages.next() {
+            if case .binary(let b) = frame { return try NestMessage(decoding: Array(buffer: b)) }
+        }
+        return nil
+    }
+
+    /// Skips messages until one matches.
+    mutating func next(where match: (NestMessage) -> Bool) async throws -> NestMessage? {
+        while let m = try await next() { if match(m) { return m } }
+        return nil
+    }
+
+    /// Connects, runs `body`, and returns the server's close code (nil when the client closed).
+    static func session(port: Int, bearer: String? = nil, _ body: @escaping @Sendable (inout NestConnection) async throws -> Void) async throws -> UInt16? {
+        var config = WebSocketClientConfiguration()
+        if let bearer { config.additionalHeaders[.authorization] = "Bearer \(bearer)" }
+        let frame = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: config, logger: Logger(label: "test")) { inbound, outbound, _ in
+            var c = NestConnection(outbound: outbound, messages: inbound.messages(maxSize: 1 << 24).makeAsyncIterator())
+            try await body(&c)
+        }
+        if case .unknown(let code)? = frame?.closeCode { return code }
+        return nil
+    }
+
+    static func hello(_ token: String, version: Int = 1) -> NestMessage {
+        .hello(minVersion: version, maxVersion: version, client: "nest-tests", token: token)
+    }
+}
+
+@Suite("end to end (Nest protocol)", .serialized, .timeLimit(.minutes(2)))
+struct NestProtocolEndToEndTests {
+    static func update(_ text: String, client: Int) throws -> [UInt8] {
+        let doc = Doc(clientID: client)
+        var out: [UInt8] = []
+        doc.onUpdate { u, _ in out = u }
+        try doc.getText("t").insert(0, text)
+        return out
+    }
+
+    @Test("hello, welcome, subscribe, durable ack, broadcast to another device, catalog")
+    func fullSession() async throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1", role: "editor")
+        let bob = try server.token("bob", workspace: "w1", role: "owner")
+        try server.start()
+        defer { server.stop() }
+        let port = server.port
+        let (ready, readySignal) = AsyncStream<Void>.makeStream()
+        let u = try Self.update("hello", client: 21)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Bob: subscribed first, must get Alice's update as a broadcast.
+                _ = try await NestConnection.session(port: port, bearer: bob) { c in
+                    try await c.send(NestConnection.hello(""))
+                    guard case .welcome(_, let user, let ws, _, _)? = try await c.next() else { Issue.record("no welcome"); return }
+                    #expect(user == "bob" && ws == [WorkspaceMembership(workspaceID: "w1", role: .owner)])
+                    try await c.send(.subscribe([DocumentState(documentID: "w1/draft/e2e", stateVector: [0])]))
+                    _ = try await c.next { if case .syncStep1 = $0 { true } else { false } }
+                    readySignal.yield()
+                    guard case .broadcast(let doc, let seq, let bytes)? = try await c.next(where: { if case .broadcast = $0 { true } else { false } }) else {
+                        Issue.record("no broadcast"); return
+                    }
+                    #expect(doc == "w1/draft/e2e" && seq > 0)
+                    let d = Doc(clientID: 5)
+                    try d.applyUpdate(bytes)
+                    #expect(d.getText("t").toString() == "hello")
+                    try await c.outbound.close(.normalClosure, reason: nil)
+                }
+            }
+            group.addTask {
+                var it = ready.makeAsyncIterator()
+                _ = await it.next()
+                _ = try await NestConnection.session(port: port) { c in
+                    try await c.send(NestConnection.hello(alice))
+                    _ = try await c.next()
+                    try await c.send(.subscribe([DocumentState(documentID: "w1/draft/e2e", stateVector: [0])]))
+                    _ = try await c.next { if case .syncStep1 = $0 { true } else { false } }
+                    try await c.send(.update(documentID: "w1/draft/e2e", clientSeq: 1, update: u))
+                    guard case .ack(let doc, let cseq, let sseq)? = try await c.next(where: { if case .ack = $0 { true } else { false } }) else {
+                        Issue.record("no ack"); return
+                    }
+                    #expect(doc == "w1/draft/e2e" && cseq == 1 && sseq > 0)
+                    try await c.send(.catalogRequest(cursor: 0))
+                    guard case .catalog(let cursor, let entries)? = try await c.next(where: { if case .catalog = $0 { true } else { false } }) else {
+                        Issue.record("no catalog"); return
+                    }
+                    #expect(entries.map(\.documentID) == ["w1/draft/e2e"] && cursor >= sseq)
+                    try await c.send(.ping(nonce: 42))
+                    #expect(try await c.next(where: { if case .pong = $0 { true } else { false } }) == .pong(nonce: 42))
+                    try await c.outbound.close(.normalClosure, reason: nil)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("no hello, wrong version and bad tokens are closed with the protocol's codes")
+    func refusals() async throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let port = server.port
+        let noHello = try await NestConnection.session(port: port) { c in
+            try await c.send(.ping(nonce: 1))
+            if case .error(let code, _, _)? = try await c.next() { #expect(code == .badMessage) } else { Issue.record("no error") }
+            while try await c.next() != nil {}
+        }
+        #expect(noHello == CloseCode.badMessage)
+        let version = try await NestConnection.session(port: port) { c in
+            try await c.send(NestConnection.hello(alice, version: 9))
+            if case .error(let code, _, _)? = try await c.next() { #expect(code == .unsupportedVersion) } else { Issue.record("no error") }
+            while try await c.next() != nil {}
+        }
+        #expect(version == CloseCode.unsupportedVersion)
+        let forged = try await NestConnection.session(port: port) { c in
+            try await c.send(NestConnection.hello(alice + "x"))
+            if case .error(let code, _, _)? = try await c.next() { #expect(code == .unauthenticated) } else { Issue.record("no error") }
+            while try await c.next() != nil {}
+        }
+        #expect(forged == CloseCode.unauthenticated)
+    }
+
+    @Test("viewers, other workspaces and malformed updates are refused; the connection stays usable")
+    func refusedUpdates() async throws {
+        let server = try ServerProcess()
+        let vic = try server.token("vic", workspace: "w1", role: "viewer")
+        _ = try server.token("vic", workspace: "w2", role: "editor")
+        try server.start()
+        defer { server.stop() }
+        let u = try Self.update("nope", client: 31)
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(vic))
+            _ = try await c.next()
+            try await c.send(.update(documentID: "w1/draft/x", clientSeq: 1, update: u))
+            #expect(try await c.next() == .refused(documentID: "w1/draft/x", clientSeq: 1, code: .readOnly, text: "role viewer cannot edit w1/draft/x"))
+            try await c.send(.update(documentID: "w9/draft/x", clientSeq: 2, update: u))
+            if case .refused(_, 2, let code, _)? = try await c.next() { #expect(code == .forbidden) } else { Issue.record("not refused") }
+            try await c.send(.update(documentID: "w2/draft/x", clientSeq: 3, update: Array(u.dropLast())))
+            if case .refused(_, 3, let code, _)? = try await c.next() { #expect(code == .malformedUpdate) } else { Issue.record("not refused") }
+            try await c.send(.update(documentID: "w2/draft/x", clientSeq: 4, update: u))
+            if case .ack(_, 4, _)? = try await c.next() {} else { Issue.record("valid update after refusals not acked") }
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+    }
+
+    @Test("kill -9 after acks: every acked update survives the restart", arguments: [1, 2, 3])
+    func ackedSurvivesKill(round: Int) async throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        let doc = Doc(clientID: 40 + round)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        for i in 0..<20 { try doc.getText("t").insert(doc.getText("t").length, "<\(i)>") }
+        let toSend = updates
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            for (i, u) in toSend.enumerated() { try await c.send(.update(documentID: "w1/draft/k", clientSeq: i, update: u)) }
+            var acked = 0
+            while acked < toSend.count, let m = try await c.next() { if case .ack = m { acked += 1 } }
+            #expect(acked == toSend.count)
+        }
+        server.kill9()
+        try server.start()
+        defer { server.stop() }
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            try await c.send(.subscribe([DocumentState(documentID: "w1/draft/k", stateVector: [0])]))
+            guard case .syncStep2(_, let state)? = try await c.next() else { Issue.record("no sync step 2"); return }
+            let restored = Doc(clientID: 9)
+            try restored.applyUpdate(state)
+            #expect(restored.getText("t").toString() == (0..<20).map { "<\($0)>" }.joined())
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+    }
+}
