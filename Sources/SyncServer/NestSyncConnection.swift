@@ -60,6 +60,8 @@ struct NestSyncConnection {
                 group.addTask {
                     var violations = 0
                     var subscribed = Set<String>()
+                    var window = ContinuousClock.now
+                    var updatesInWindow = 0
                     defer { shared.subscriptions.withLock { $0 = subscribed } }
                     for try await frame in inbound.messages(maxSize: config.maxMessageBytes) {
                         guard case .binary(let buffer) = frame else {
@@ -74,6 +76,20 @@ struct NestSyncConnection {
                             violations += 1
                             if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
                             continue
+                        }
+                        if case .update(let doc, let seq, _) = message {
+                            let now = ContinuousClock.now
+                            if now - window > .seconds(1) {
+                                window = now
+                                updatesInWindow = 0
+                            }
+                            updatesInWindow += 1
+                            if updatesInWindow > config.updatesPerSecond {
+                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second").encoded())
+                                violations += 1
+                                if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }
+                                continue
+                            }
                         }
                         let ok = try await handle(message, shared: shared, subscribed: &subscribed) { queue.yield($0.encoded()) } events: { doc, event in
                             switch event {

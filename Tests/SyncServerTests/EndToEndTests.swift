@@ -8,6 +8,8 @@ final class ServerProcess: @unchecked Sendable {
     static let secret = "e2e-secret-0123456789abcdef0123456789"
 
     let dataDir: String
+    /// Extra environment for `serve` (limits under test).
+    var serveEnvironment: [String: String] = [:]
     private(set) var process: Process?
     private(set) var port = 0
 
@@ -55,7 +57,7 @@ final class ServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--port", "0"]
-        p.environment = environment
+        p.environment = environment.merging(serveEnvironment) { _, b in b }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

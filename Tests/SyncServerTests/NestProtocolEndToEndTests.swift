@@ -163,6 +163,36 @@ struct NestProtocolEndToEndTests {
         }
     }
 
+    @Test("a flooding client gets rate_limited refusals, every update is answered, and the room stays healthy")
+    func rateLimit() async throws {
+        let server = try ServerProcess()
+        server.serveEnvironment["NEST_UPDATES_PER_SECOND"] = "5"
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let doc = Doc(clientID: 70)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        for i in 0..<30 { try doc.getText("t").insert(0, "\(i % 10)") }
+        let toSend = updates
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            for (i, u) in toSend.enumerated() { try await c.send(.update(documentID: "w1/draft/flood", clientSeq: i, update: u)) }
+            var acked = 0
+            var limited = 0
+            while acked + limited < toSend.count, let m = try await c.next() {
+                switch m {
+                case .ack: acked += 1
+                case .refused(_, _, let code, _): if code == .rateLimited { limited += 1 }
+                default: break
+                }
+            }
+            #expect(acked >= 5 && limited > 0 && acked + limited == toSend.count, "acked \(acked), limited \(limited)")
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+    }
+
     @Test("kill -9 after acks: every acked update survives the restart", arguments: [1, 2, 3])
     func ackedSurvivesKill(round: Int) async throws {
         let server = try ServerProcess()
