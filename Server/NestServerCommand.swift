@@ -29,12 +29,13 @@ struct StoreOptions: ParsableArguments {
         config.databaseURL = databaseURL ?? env["DATABASE_URL"]
     }
 
-    func openStore() async throws -> any DocumentStore {
+    /// Runs `body` with the configured store, migrated.
+    func withStore<T: Sendable>(_ body: @escaping @Sendable (any DocumentStore) async throws -> T) async throws -> T {
         var config = ServerConfiguration()
         apply(to: &config)
-        let store = try NestServerApp.openStore(config)
-        try await store.migrate()
-        return store
+        var logger = Logger(label: "nest-server")
+        logger.logLevel = .warning
+        return try await NestServerApp.withStore(config, logger: logger, body)
     }
 }
 
@@ -73,7 +74,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        _ = try await store.openStore()
+        try await store.withStore { _ in }
         print("schema up to date")
     }
 }
@@ -97,7 +98,7 @@ struct Token: AsyncParsableCommand {
             guard let seconds = parseDuration(ttl) else { throw ValidationError("bad --ttl \(ttl): use e.g. 90s, 30m, 1h, 7d") }
             if let workspace {
                 guard let r = Role(name: role) else { throw ValidationError("bad --role \(role): owner, admin, editor or viewer") }
-                try await store.openStore().setMembership(workspaceID: workspace, userID: user, role: r)
+                try await store.withStore { try await $0.setMembership(workspaceID: workspace, userID: user, role: r) }
             }
             print(try await TokenVerifier(secret: secret).issue(user: user, ttl: seconds))
         }
@@ -114,7 +115,7 @@ struct Members: AsyncParsableCommand {
         @Option(help: "owner, admin, editor or viewer.") var role: String
         func run() async throws {
             guard let r = Role(name: role) else { throw ValidationError("bad --role \(role): owner, admin, editor or viewer") }
-            try await store.openStore().setMembership(workspaceID: workspace, userID: user, role: r)
+            try await store.withStore { try await $0.setMembership(workspaceID: workspace, userID: user, role: r) }
             print("\(user) is \(r) of \(workspace)")
         }
     }
@@ -124,7 +125,7 @@ struct Members: AsyncParsableCommand {
         @Option var workspace: String
         @Option var user: String
         func run() async throws {
-            let removed = try await store.openStore().removeMembership(workspaceID: workspace, userID: user)
+            let removed = try await store.withStore { try await $0.removeMembership(workspaceID: workspace, userID: user) }
             print(removed ? "removed \(user) from \(workspace)" : "\(user) was not a member of \(workspace)")
         }
     }
@@ -133,7 +134,8 @@ struct Members: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Option var workspace: String
         func run() async throws {
-            for m in try await store.openStore().members(workspaceID: workspace) { print("\(m.userID)\t\(m.role)") }
+            let members = try await store.withStore { store in try await store.members(workspaceID: workspace).map { "\($0.userID)\t\($0.role)" } }
+            for line in members { print(line) }
         }
     }
 }

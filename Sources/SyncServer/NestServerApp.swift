@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 public import Logging
 import NIOCore
 import NIOWebSocket
+import PostgresNIO
 import Synchronization
 import SyncProtocol
 
@@ -16,13 +17,29 @@ public struct ServerStartError: Error, CustomStringConvertible {
 /// `nest-server serve`: HTTP health endpoints and the WebSocket sync
 /// endpoints on one port, backed by the configured store.
 public enum NestServerApp {
-    /// Opens the store named by the configuration (the embedded SQLite file by default).
-    public static func openStore(_ config: ServerConfiguration) throws -> any DocumentStore {
+    /// Opens the store the configuration names — PostgreSQL when
+    /// `databaseURL` is set, else the embedded SQLite file — migrates it, and
+    /// runs `body` with it (the PostgreSQL client runs meanwhile).
+    public static func withStore<T: Sendable>(
+        _ config: ServerConfiguration, logger: Logger, _ body: @escaping @Sendable (any DocumentStore) async throws -> T
+    ) async throws -> T {
         if let url = config.databaseURL {
-            throw ServerStartError(description: "DATABASE_URL is set (\(url.prefix(12))…) but the PostgreSQL store is not available in this build yet; unset it to use the embedded SQLite store")
+            let client = PostgresClient(configuration: try PostgresDocumentStore.configuration(url: url), backgroundLogger: logger)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    await client.run()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                let store = PostgresDocumentStore(client: client, logger: logger)
+                try await store.migrate()
+                return try await body(store)
+            }
         }
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        return try SQLiteDocumentStore(path: (config.dataDirectory as NSString).appendingPathComponent("nest.sqlite"))
+        let store = try SQLiteDocumentStore(path: (config.dataDirectory as NSString).appendingPathComponent("nest.sqlite"))
+        try await store.migrate()
+        return try await body(store)
     }
 
     /// Runs until SIGTERM or SIGINT. `onListening` receives the bound port.
@@ -30,9 +47,16 @@ public enum NestServerApp {
         guard let secret = config.jwtSecret, !secret.isEmpty else {
             throw ServerStartError(description: "no JWT secret: set NEST_JWT_SECRET or --jwt-secret")
         }
-        let store = try openStore(config)
-        try await store.migrate()
         let verifier = try await TokenVerifier(secret: secret)
+        try await withStore(config, logger: logger) { store in
+            try await serve(config, store: store, verifier: verifier, logger: logger, onListening: onListening)
+        }
+    }
+
+    static func serve(
+        _ config: ServerConfiguration, store: any DocumentStore, verifier: TokenVerifier, logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
         let registry = RoomRegistry(store: store)
         let ids = Atomic<UInt64>(0)
 

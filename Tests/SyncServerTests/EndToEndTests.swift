@@ -8,6 +8,8 @@ final class ServerProcess: @unchecked Sendable {
     static let secret = "e2e-secret-0123456789abcdef0123456789"
 
     let dataDir: String
+    /// PostgreSQL URL; nil for the embedded SQLite store.
+    var databaseURL: String?
     /// Extra environment for `serve` (limits under test).
     var serveEnvironment: [String: String] = [:]
     private(set) var process: Process?
@@ -24,6 +26,7 @@ final class ServerProcess: @unchecked Sendable {
         env["NEST_DATA_DIR"] = dataDir
         env["NEST_LOG_LEVEL"] = "warning"
         env.removeValue(forKey: "DATABASE_URL")
+        if let databaseURL { env["DATABASE_URL"] = databaseURL }
         return env
     }
 

@@ -193,9 +193,13 @@ struct NestProtocolEndToEndTests {
         }
     }
 
-    @Test("kill -9 after acks: every acked update survives the restart", arguments: [1, 2, 3])
+    @Test("kill -9 after acks: every acked update survives the restart (SQLite and PostgreSQL)", arguments: [1, 2, 3, 4])
     func ackedSurvivesKill(round: Int) async throws {
         let server = try ServerProcess()
+        if round == 4 {
+            guard let (url, _) = try await PostgresStoreTests.freshDatabase() else { return }
+            server.databaseURL = url
+        }
         let alice = try server.token("alice", workspace: "w1")
         try server.start()
         let doc = Doc(clientID: 40 + round)

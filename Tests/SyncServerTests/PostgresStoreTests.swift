@@ -1,0 +1,70 @@
+import Testing
+import Foundation
+import Logging
+import PostgresNIO
+import SyncServer
+
+/// The store suite on a real PostgreSQL server (`scripts/test` starts one and
+/// sets NEST_TEST_DATABASE_URL). Each test gets a database of its own.
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    static let logger = Logger(label: "pg-tests")
+
+    /// Creates an empty database on the test server; returns its URL and configuration.
+    static func freshDatabase() async throws -> (url: String, config: PostgresClient.Configuration)? {
+        guard let url = ProcessInfo.processInfo.environment["NEST_TEST_DATABASE_URL"] else {
+            Issue.record("NEST_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL")
+            return nil
+        }
+        let base = try PostgresDocumentStore.configuration(url: url)
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let admin = PostgresClient(configuration: base)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await admin.run() }
+            try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+            group.cancelAll()
+        }
+        var config = base
+        config.database = name
+        guard var parts = URLComponents(string: url) else { return nil }
+        parts.path = "/" + name
+        return (parts.string ?? url, config)
+    }
+
+    static func withStore(_ body: @escaping @Sendable (PostgresDocumentStore) async throws -> Void) async throws {
+        guard let (_, config) = try await freshDatabase() else { return }
+        let client = PostgresClient(configuration: config)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await body(PostgresDocumentStore(client: client, logger: logger))
+            group.cancelAll()
+        }
+    }
+
+    @Test func appendAndLoad() async throws { try await Self.withStore { try await StoreSuite.appendAndLoad($0) } }
+    @Test func compaction() async throws { try await Self.withStore { try await StoreSuite.compaction($0) } }
+    @Test func compactionUnderConcurrentAppends() async throws { try await Self.withStore { try await StoreSuite.compactionUnderConcurrentAppends($0) } }
+    @Test func catalog() async throws { try await Self.withStore { try await StoreSuite.catalog($0) } }
+    @Test func memberships() async throws { try await Self.withStore { try await StoreSuite.memberships($0) } }
+
+    @Test("a wrong URL is a typed configuration error")
+    func badURL() {
+        #expect(throws: StoreError.self) { _ = try PostgresDocumentStore.configuration(url: "mysql://x") }
+    }
+
+    @Test("an unreachable server is a store error, not a crash")
+    func unreachable() async throws {
+        let client = PostgresClient(configuration: try PostgresDocumentStore.configuration(url: "postgres://nest@127.0.0.1:1/none"))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            let store = PostgresDocumentStore(client: client, logger: Self.logger, operationTimeout: .seconds(2))
+            do {
+                try await store.migrate()
+                Issue.record("migrated on a closed port")
+            } catch {
+                #expect((error as? StoreError)?.code == .unavailable, "\(error)")
+            }
+            group.cancelAll()
+        }
+    }
+}
