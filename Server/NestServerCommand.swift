@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SyncProtocol
 import SyncServer
+import CRDT
 
 /// `nest-server`: the Nest Sync server and its admin commands.
 @main
@@ -11,7 +12,7 @@ struct NestServerCommand: AsyncParsableCommand {
         commandName: "nest-server",
         abstract: "The Nest Sync server: WebSocket sync of Yjs documents, durable on SQLite (default) or PostgreSQL.",
         version: "0.1.0",
-        subcommands: [Serve.self, Migrate.self, Token.self, Members.self]
+        subcommands: [Serve.self, Migrate.self, Token.self, Members.self, DocCommand.self]
     )
 }
 
@@ -136,6 +137,54 @@ struct Members: AsyncParsableCommand {
         func run() async throws {
             let members = try await store.withStore { store in try await store.members(workspaceID: workspace).map { "\($0.userID)\t\($0.role)" } }
             for line in members { print(line) }
+        }
+    }
+}
+
+struct DocCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doc", abstract: "Look at stored documents.", subcommands: [Export.self, Inspect.self])
+
+    /// Loads a document from the store into a CRDT document.
+    static func load(_ store: StoreOptions, _ id: String) async throws -> (Doc, StoredDocument) {
+        let stored = try await store.withStore { try await $0.load(documentID: id) }
+        let doc = Doc(clientID: 0)
+        if let s = stored.snapshot { try doc.applyUpdate(s) }
+        for u in stored.updates { try doc.applyUpdate(u.update) }
+        return (doc, stored)
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a document's state as one Yjs v1 update (to --out, or hex on stdout).")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Document id, e.g. w1/draft/d1.") var id: String
+        @Option(help: "File to write the binary update to.") var out: String?
+
+        func run() async throws {
+            let (doc, stored) = try await DocCommand.load(store, id)
+            guard stored.lastSeq > 0 else { throw ValidationError("no document \(id) in the store") }
+            let bytes = doc.encodeStateAsUpdate(since: [:])
+            if let out {
+                try Data(bytes).write(to: URL(fileURLWithPath: out))
+                print("wrote \(bytes.count) bytes to \(out)")
+            } else {
+                print(bytes.map { String(format: "%02x", $0) }.joined())
+            }
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a document's log, state vector, structs and content.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Document id, e.g. w1/draft/d1.") var id: String
+
+        func run() async throws {
+            let (doc, stored) = try await DocCommand.load(store, id)
+            guard stored.lastSeq > 0 else { throw ValidationError("no document \(id) in the store") }
+            let structs = doc.inspectStructs()
+            print("document \(id): last seq \(stored.lastSeq), snapshot through \(stored.snapshotSeq) (\(stored.snapshot?.count ?? 0) bytes), \(stored.updates.count) updates after it")
+            print("state vector: \(doc.stateVector.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))")
+            print("structs: \(structs.count) (\(structs.filter { $0.kind == .gc }.count) gc, \(structs.filter(\.deleted).count) deleted), encoded \(doc.encodeStateAsUpdate(since: [:]).count) bytes, pending: \(doc.hasPending)")
+            for root in doc.inspectRoots() { print("\(root.name) (\(root.kind)): \(root.json)") }
         }
     }
 }

@@ -38,3 +38,28 @@ extension Doc {
         return out
     }
 }
+
+extension Doc {
+    /// Every root type with its kind (as declared, or guessed from content for
+    /// roots no one declared here) and its JSON, for inspection tools.
+    public func inspectRoots() -> [(name: String, kind: String, json: YAny)] {
+        rootNames.compactMap { name in
+            guard let b = roots[name] else { return nil }
+            var kind: TypeKind = b.kind
+            if kind == .undetermined {
+                var n = b.start
+                kind = b.map.isEmpty ? .array : .map
+                while let item = n {
+                    if case .string = item.content { kind = .text; break }
+                    if case .format = item.content { kind = .text; break }
+                    n = item.right
+                }
+            }
+            switch kind {
+            case .text, .xmlText: return (name, "text", .string(b.textString()))
+            case .map: return (name, "map", b.toJSON())
+            default: return (name, "array", .array(b.sequenceValues()))
+            }
+        }
+    }
+}

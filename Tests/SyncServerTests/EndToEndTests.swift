@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import CRDT
 
 /// A real `nest-server` process on loopback with its own SQLite file.
 final class ServerProcess: @unchecked Sendable {
@@ -136,6 +137,18 @@ struct EndToEndTests {
         #expect(try server.peers(["read", "w1/draft/d1", vic])["text"] as? String == "hello world")
         _ = try server.peers(["write", "w1/draft/d1", vic, " VIEWER"])
         #expect(try server.peers(["read", "w1/draft/d1", alice])["text"] as? String == "hello world", "a viewer's edit reached the document")
+        // The admin commands read the same document from the store while the server runs.
+        let inspected = try server.admin(["doc", "inspect", "w1/draft/d1"])
+        #expect(inspected.contains(#"content (text): "hello world""#), "\(inspected)")
+        #expect(inspected.contains(#"meta (map): {"title":"from a"}"#), "\(inspected)")
+        let exported = try server.admin(["doc", "export", "w1/draft/d1"])
+        let copy = Doc(clientID: 77)
+        try copy.applyUpdate(stride(from: 0, to: exported.count, by: 2).map { i in
+            let a = exported.index(exported.startIndex, offsetBy: i)
+            return UInt8(exported[a..<exported.index(a, offsetBy: 2)], radix: 16) ?? 0
+        })
+        #expect(copy.getText("content").toString() == "hello world")
+        #expect(throws: (any Error).self) { try server.admin(["doc", "inspect", "w1/draft/none"]) }
     }
 
     @Test("bad, forged, expired and other-workspace tokens are refused with close codes")
