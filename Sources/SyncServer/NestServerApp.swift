@@ -192,20 +192,13 @@ public enum NestServerApp {
                 }
                 group.addTask {
                     var violations = 0
-                    var window = ContinuousClock.now
-                    var inWindow = 0
+                    var rate = RateWindow(limit: config.updatesPerSecond)
                     for try await message in inbound.messages(maxSize: config.maxMessageBytes) {
                         guard case .binary(let buffer) = message else {
                             violations += 1
                             continue
                         }
-                        let now = ContinuousClock.now
-                        if now - window > .seconds(1) {
-                            window = now
-                            inWindow = 0
-                        }
-                        inWindow += 1
-                        if inWindow > config.updatesPerSecond {
+                        if !rate.admit() {
                             violations += 1
                         } else {
                             let (replies, violation) = await connection.handle(Array(buffer: buffer))

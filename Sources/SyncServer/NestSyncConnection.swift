@@ -60,8 +60,7 @@ struct NestSyncConnection {
                 group.addTask {
                     var violations = 0
                     var subscribed = Set<String>()
-                    var window = ContinuousClock.now
-                    var updatesInWindow = 0
+                    var rate = RateWindow(limit: config.updatesPerSecond)
                     defer { shared.subscriptions.withLock { $0 = subscribed } }
                     for try await frame in inbound.messages(maxSize: config.maxMessageBytes) {
                         guard case .binary(let buffer) = frame else {
@@ -78,13 +77,7 @@ struct NestSyncConnection {
                             continue
                         }
                         if case .update(let doc, let seq, _) = message {
-                            let now = ContinuousClock.now
-                            if now - window > .seconds(1) {
-                                window = now
-                                updatesInWindow = 0
-                            }
-                            updatesInWindow += 1
-                            if updatesInWindow > config.updatesPerSecond {
+                            if !rate.admit() {
                                 queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second").encoded())
                                 violations += 1
                                 if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }

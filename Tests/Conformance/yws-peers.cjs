@@ -18,7 +18,8 @@ setTimeout(() => fail('timeout'), 15000).unref()
 
 function connect (token) {
   const ydoc = new Y.Doc()
-  const provider = new WebsocketProvider(url, doc, ydoc, { WebSocketPolyfill: WebSocket, params: { token }, connect: true })
+  // No BroadcastChannel: peers in one process must meet through the server only.
+  const provider = new WebsocketProvider(url, doc, ydoc, { WebSocketPolyfill: WebSocket, params: { token }, connect: true, disableBc: true })
   return { ydoc, provider, text: ydoc.getText('content') }
 }
 

@@ -90,3 +90,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "store \(code.rawValue): \(message)" }
 }
+
+extension Role {
+    /// A role number read back from a store; anything else is corruption.
+    static func stored(_ raw: Int, for who: String) throws(StoreError) -> Role {
+        guard let role = Role(rawValue: raw) else { throw StoreError(.corrupt, "unknown role \(raw) for \(who)") }
+        return role
+    }
+}

@@ -160,10 +160,7 @@ public final class SQLiteDocumentStore: DocumentStore {
                 .map { (String($0["workspace_id"] as String), Int($0["role"] as Int)) }
         }
         var out: [WorkspaceMembership] = []
-        for (ws, r) in rows {
-            guard let role = Role(rawValue: r) else { throw StoreError(.corrupt, "unknown role \(r) in workspace \(ws)") }
-            out.append(WorkspaceMembership(workspaceID: ws, role: role))
-        }
+        for (ws, r) in rows { out.append(WorkspaceMembership(workspaceID: ws, role: try Role.stored(r, for: "workspace \(ws)"))) }
         return out
     }
 
@@ -173,10 +170,7 @@ public final class SQLiteDocumentStore: DocumentStore {
                 .map { (String($0["user_id"] as String), Int($0["role"] as Int)) }
         }
         var out: [(userID: String, role: Role)] = []
-        for (user, r) in rows {
-            guard let role = Role(rawValue: r) else { throw StoreError(.corrupt, "unknown role \(r) for \(user)") }
-            out.append((user, role))
-        }
+        for (user, r) in rows { out.append((user, try Role.stored(r, for: user))) }
         return out
     }
 }
