@@ -58,6 +58,7 @@ public enum NestServerApp {
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let registry = RoomRegistry(store: store)
+        let live = LiveConnections()
         let ids = Atomic<UInt64>(0)
 
         let router = Router()
@@ -86,7 +87,7 @@ public enum NestServerApp {
                         var log = context.logger
                         log[metadataKey: "connection"] = "\(id)"
                         let connection = NestSyncConnection(
-                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, logger: log)
+                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, live: live, logger: log)
                         try await connection.run(inbound: inbound, outbound: outbound)
                     }
                 }
@@ -129,15 +130,26 @@ public enum NestServerApp {
                         return
                     }
                     try await serveYjs(
-                        id: id, documentID: documentID, user: user, role: role, token: token ?? "", verifier: verifier,
-                        registry: registry, config: config, inbound: inbound, outbound: outbound, logger: log)
+                        id: id, documentID: documentID, workspace: workspace, user: user, role: role, token: token ?? "", verifier: verifier,
+                        registry: registry, live: live, config: config, inbound: inbound, outbound: outbound, logger: log)
                 }
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
             logger: logger
         )
-        try await app.runService()
+        // The server, and a watcher that applies membership changes to live connections within a second.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(500))
+                    await live.check(store)
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     static func splitQuery(_ s: String) -> (String, [String: String]) {
@@ -154,8 +166,8 @@ public enum NestServerApp {
     /// One y-websocket peer: subscribe, sync, relay, until the socket closes,
     /// the token expires, or the peer floods.
     static func serveYjs(
-        id: ConnectionID, documentID: String, user: String, role: Role, token: String, verifier: TokenVerifier,
-        registry: RoomRegistry, config: ServerConfiguration,
+        id: ConnectionID, documentID: String, workspace: String, user: String, role: Role, token: String, verifier: TokenVerifier,
+        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration,
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
     ) async throws {
         let room = await registry.room(documentID)
@@ -177,6 +189,8 @@ public enum NestServerApp {
         queue.yield(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
         let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)
         let expiry = await verifier.expiry(of: token)
+        let (revocations, revoke) = AsyncStream<String>.makeStream()
+        await live.add(id, .init(userID: user, workspaces: { [workspace] }, revoke: { revoke.yield($0) }))
         var closeReason: (UInt16, String)?
         // The writer drains the queue after the reader stops, before the close frame.
         async let drained: Void = {
@@ -184,6 +198,11 @@ public enum NestServerApp {
         }()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await lost in revocations {
+                        throw ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked")
+                    }
+                }
                 if let expiry {
                     group.addTask {
                         try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
@@ -220,7 +239,9 @@ public enum NestServerApp {
             logger.info("connection ended", metadata: ["error": "\(error)"])
         }
         queue.finish()
+        revoke.finish()
         await drained
+        await live.remove(id)
         await registry.leave(documentID, connection: id)
         if let (code, reason) = closeReason, code != 1000 {
             logger.info("closing", metadata: ["code": "\(code)", "reason": "\(reason)"])

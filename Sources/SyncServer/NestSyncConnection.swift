@@ -15,6 +15,7 @@ struct NestSyncConnection {
     let store: any DocumentStore
     let verifier: TokenVerifier
     let config: ServerConfiguration
+    let live: LiveConnections
     let logger: Logger
 
     /// What the reader learned at hello, shared with the watchdog.
@@ -35,6 +36,7 @@ struct NestSyncConnection {
         let (stream, queue) = AsyncStream<[UInt8]>.makeStream()
         let shared = Shared()
         var closing: ConnectionClosed?
+        let (revocations, revoke) = AsyncStream<String>.makeStream()
         // The writer drains the queue even after the reader stopped, so that
         // an error message goes out before the close frame.
         async let drained: Void = {
@@ -42,6 +44,12 @@ struct NestSyncConnection {
         }()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await lost in revocations {
+                        queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: "").encoded())
+                        throw ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked")
+                    }
+                }
                 group.addTask {
                     // Watchdog: hello within 10 s, token expiry.
                     while true {
@@ -84,7 +92,7 @@ struct NestSyncConnection {
                                 continue
                             }
                         }
-                        let ok = try await handle(message, shared: shared, subscribed: &subscribed) { queue.yield($0.encoded()) } events: { doc, event in
+                        let ok = try await handle(message, shared: shared, subscribed: &subscribed, revoke: { revoke.yield($0) }) { queue.yield($0.encoded()) } events: { doc, event in
                             switch event {
                             case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded())
                             case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a).encoded())
@@ -104,7 +112,9 @@ struct NestSyncConnection {
             logger.info("connection ended", metadata: ["error": "\(error)"])
         }
         queue.finish()
+        revoke.finish()
         await drained
+        await live.remove(id)
         for doc in shared.subscriptions.withLock({ $0 }) { await registry.leave(doc, connection: id) }
         if let c = closing, c.code != 1000 {
             try? await outbound.close(.unknown(c.code), reason: c.reason)
@@ -113,7 +123,7 @@ struct NestSyncConnection {
 
     /// Handles one message; returns false when it was refused (a violation).
     func handle(
-        _ message: NestMessage, shared: Shared, subscribed: inout Set<String>,
+        _ message: NestMessage, shared: Shared, subscribed: inout Set<String>, revoke: @escaping @Sendable (String) -> Void,
         reply: @escaping @Sendable (NestMessage) -> Void, events: @escaping @Sendable (String, RoomEvent) -> Void
     ) async throws -> Bool {
         guard let session = shared.session.withLock({ $0 }) else {
@@ -137,6 +147,8 @@ struct NestSyncConnection {
                     throw ConnectionClosed(code: 1011, reason: "store unavailable")
                 }
                 let expiry = await verifier.expiry(of: presented ?? "")
+                let granted = Set(memberships.map(\.workspaceID))
+                await live.add(id, .init(userID: user, workspaces: { granted }, revoke: revoke))
                 shared.session.withLock {
                     $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }), expiry: expiry)
                 }

@@ -163,6 +163,29 @@ struct NestProtocolEndToEndTests {
         }
     }
 
+    @Test("removing a membership closes the user's live connections within a second")
+    func revocation() async throws {
+        let server = try ServerProcess()
+        let carol = try server.token("carol", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let removed = Date()
+        let code = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(carol))
+            _ = try await c.next()
+            try await c.send(.subscribe([DocumentState(documentID: "w1/draft/r", stateVector: [0])]))
+            _ = try await c.next { if case .syncStep1 = $0 { true } else { false } }
+            _ = try server.admin(["members", "remove", "--workspace", "w1", "--user", "carol"])
+            guard case .error(let code, _, _)? = try await c.next(where: { if case .error = $0 { true } else { false } }) else {
+                Issue.record("no error before the close"); return
+            }
+            #expect(code == .membershipRevoked)
+            while try await c.next() != nil {}
+        }
+        #expect(code == CloseCode.forbidden)
+        #expect(Date().timeIntervalSince(removed) < 5)
+    }
+
     @Test("a flooding client gets rate_limited refusals, every update is answered, and the room stays healthy")
     func rateLimit() async throws {
         let server = try ServerProcess()
