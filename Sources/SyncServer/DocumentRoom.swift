@@ -1,4 +1,4 @@
-public import CRDT
+import CRDT
 public import SyncProtocol
 
 /// Identifies one connection (or any other writer) inside the server.
@@ -135,25 +135,5 @@ public actor DocumentRoom {
         guard through > 0 else { return 0 }
         try await store.compact(documentID: documentID, throughSeq: through, snapshot: d.encodeStateAsUpdate(since: [:]), stateVector: d.encodeStateVector())
         return through
-    }
-
-    /// Approximate bytes held in memory (encoded size of the state).
-    public func residentBytes() async -> Int {
-        guard let d = doc else { return 0 }
-        return d.encodeStateAsUpdate(since: [:]).count
-    }
-
-    /// The document's JSON for inspection tools.
-    public func snapshotJSON(roots: [(String, String)]) async throws(StoreError) -> YAny {
-        let d = try await loaded()
-        var out: [(String, YAny)] = []
-        for (name, kind) in roots {
-            switch kind {
-            case "text": out.append((name, .string(d.getText(name).toString())))
-            case "array": out.append((name, d.getArray(name).toJSON()))
-            default: out.append((name, d.getMap(name).toJSON()))
-            }
-        }
-        return .object(out)
     }
 }

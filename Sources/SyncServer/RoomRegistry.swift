@@ -24,7 +24,4 @@ public actor RoomRegistry {
             rooms[documentID] = nil
         }
     }
-
-    /// Number of documents in memory.
-    public var openRooms: Int { rooms.count }
 }
