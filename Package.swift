@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .library(name: "CRDT", targets: ["CRDT"]),
         .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
+        .library(name: "Model", targets: ["Model"]),
+        .library(name: "SyncClient", targets: ["SyncClient"]),
         .executable(name: "nest-server", targets: ["NestServer"]),
         .executable(name: "nest", targets: ["NestClient"]),
         .executable(name: "nest-bench", targets: ["NestBench"]),
@@ -44,6 +46,17 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Sources/SyncServer", swiftSettings: strictSettings
+        ),
+        .target(name: "Model", dependencies: ["CRDT"], path: "Sources/Model", swiftSettings: strictSettings),
+        .target(
+            name: "SyncClient",
+            dependencies: [
+                "CRDT", "SyncProtocol", "Model", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Sources/SyncClient", swiftSettings: strictSettings
         ),
         .target(name: "ScenarioKit", dependencies: ["CRDT"], path: "Sources/ScenarioKit", swiftSettings: strictSettings),
         .target(name: "CHeapInfo", path: "Benchmarks/CHeapInfo"),

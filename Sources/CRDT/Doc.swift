@@ -35,6 +35,15 @@ public final class Doc {
         for (_, b) in roots { b.detach() }
     }
 
+    /// Continues as `clientID` after the document was loaded from storage
+    /// that holds this replica's own earlier edits (applying them made the
+    /// document pick a fresh id, as Yjs does for a foreign update). The
+    /// caller guarantees that no other live replica uses the id: edits must
+    /// be serialized, each starting from the latest stored state.
+    public func resume(clientID: Int) {
+        self.clientID = clientID
+    }
+
     static func randomClientID() -> Int { Int(UInt32.random(in: 0...UInt32.max)) }
 
     // MARK: Roots
