@@ -65,7 +65,14 @@ let package = Package(
             dependencies: ["CRDT", "SyncServer", "SyncProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Server", swiftSettings: strictSettings
         ),
-        .executableTarget(name: "NestClient", dependencies: ["CRDT"], path: "Client", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "NestClient",
+            dependencies: [
+                "CRDT", "Model", "SyncClient", "SyncProtocol", "SyncServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Client", swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "NestBench", dependencies: ["CRDT", "ScenarioKit", "CHeapInfo"], path: "Benchmarks/NestBench",
             swiftSettings: strictSettings

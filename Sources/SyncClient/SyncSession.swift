@@ -106,7 +106,12 @@ final class SyncSession {
             try await pump()
         case .syncStep2(let name, let update):
             guard awaitingStep2.remove(name) != nil || subscribed.contains(name) else { break }
-            try applyRemote(name, update, serverSeq: catalogSeq.removeValue(forKey: name))
+            let before = docs[name]?.doc.stateVector
+            try applyRemote(name, update, serverSeq: catalogSeq.removeValue(forKey: name), counted: false)
+            if let after = docs[name]?.doc.stateVector, after != before {
+                report.remoteUpdates += 1
+                report.documentsChanged += 1
+            }
             report.documentsSynced += 1
             progress()
         case .syncStep1(let name, let sv):
@@ -114,7 +119,7 @@ final class SyncSession {
             try await answerStep1(name, live, sv)
         case .broadcast(let name, let seq, let update):
             guard subscribed.contains(name) else { break }
-            try applyRemote(name, update, serverSeq: seq)
+            try applyRemote(name, update, serverSeq: seq, counted: true)
             options.onRemoteChange(name)
         case .ack(let name, let clientSeq, let serverSeq):
             guard let f = inflight.removeValue(forKey: clientSeq), f.document == name else { break }
@@ -258,7 +263,7 @@ final class SyncSession {
 
     /// Applies a server update to the live document and stores it, with any
     /// conflict-log entry it caused, in one SQLite transaction.
-    func applyRemote(_ name: String, _ update: [UInt8], serverSeq: Int?) throws {
+    func applyRemote(_ name: String, _ update: [UInt8], serverSeq: Int?, counted: Bool) throws {
         guard let live = docs[name] else { return }
         if update == [0, 0] {
             if let serverSeq { try store.commitRemote(name, updates: [], serverSeq: serverSeq) }
@@ -279,8 +284,10 @@ final class SyncSession {
         }
         let followUp = live.localUpdates.isEmpty ? nil : (live.localUpdates.count == 1 ? live.localUpdates[0] : try? Updates.merge(live.localUpdates))
         try store.commitRemote(name, updates: [update], serverSeq: serverSeq, localFollowUp: followUp)
-        report.remoteUpdates += 1
-        report.documentsChanged += 1
+        if counted {
+            report.remoteUpdates += 1
+            report.documentsChanged += 1
+        }
         report.conflictsRecorded += recorded
     }
 
