@@ -77,11 +77,21 @@ let package = Package(
             name: "NestBench", dependencies: ["CRDT", "ScenarioKit", "CHeapInfo"], path: "Benchmarks/NestBench",
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
+        .target(
+            name: "TestHarness",
+            dependencies: ["SyncServer", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestHarness", swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: ["Model", "SyncClient", "SyncProtocol", "CRDT", "TestHarness"],
+            path: "Tests/ClientTests", swiftSettings: strictSettings
+        ),
+        .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit", "TestHarness"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "SyncProtocol", "CRDT", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                "SyncServer", "SyncProtocol", "CRDT", "TestHarness", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

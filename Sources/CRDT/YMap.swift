@@ -3,8 +3,15 @@
 /// loser is reported in ``Transaction/conflicts``.
 public struct YMap {
     let branch: Branch
+    /// Keeps the document alive while this handle is: items refer to their
+    /// document without owning it, so a handle outliving its `Doc` (as in
+    /// `Doc(...).getText("t").toString()`) would otherwise read emptied content.
+    let owner: Doc?
 
-    init(branch: Branch) { self.branch = branch }
+    init(branch: Branch) {
+        self.branch = branch
+        owner = branch.doc
+    }
 
     /// Number of keys with a value.
     public var count: Int { branch.map.values.reduce(0) { $0 + ($1.deleted ? 0 : 1) } }
@@ -44,8 +51,15 @@ public struct YMap {
 /// A shared array of values and nested types (Yjs `Y.Array`).
 public struct YArray {
     let branch: Branch
+    /// Keeps the document alive while this handle is: items refer to their
+    /// document without owning it, so a handle outliving its `Doc` (as in
+    /// `Doc(...).getText("t").toString()`) would otherwise read emptied content.
+    let owner: Doc?
 
-    init(branch: Branch) { self.branch = branch }
+    init(branch: Branch) {
+        self.branch = branch
+        owner = branch.doc
+    }
 
     /// Number of elements.
     public var count: Int { branch.length }

@@ -26,8 +26,15 @@ public struct TextDelta: Sendable, Equatable {
 /// ever splits a surrogate pair.
 public struct YText {
     let branch: Branch
+    /// Keeps the document alive while this handle is: items refer to their
+    /// document without owning it, so a handle outliving its `Doc` (as in
+    /// `Doc(...).getText("t").toString()`) would otherwise read emptied content.
+    let owner: Doc?
 
-    init(branch: Branch) { self.branch = branch }
+    init(branch: Branch) {
+        self.branch = branch
+        owner = branch.doc
+    }
 
     var doc: Doc? { branch.doc }
 

@@ -1,4 +1,5 @@
 import Testing
+import TestHarness
 import CRDT
 
 /// The public editing and observing API.
@@ -142,5 +143,27 @@ struct APITests {
         for u in updates.prefix(updates.count / 2) { try half.applyUpdate(u) }
         try half.applyUpdate(try Updates.diff(merged, stateVector: half.encodeStateVector()))
         #expect(ConvergenceTests.snapshot(half) == ConvergenceTests.snapshot(doc), "seed \(seed)")
+    }
+
+    @Test("a handle keeps its document alive: reading through a temporary Doc sees the content")
+    func handleOutlivesDocVariable() throws {
+        func loaded() throws -> Doc {
+            let d = Doc(clientID: 9)
+            try d.getText("t").insert(0, "kept")
+            try d.getMap("m").set("k", .string("v"))
+            return Doc(clientID: 10).applying(try d.encodeStateAsUpdate())
+        }
+        #expect(try loaded().getText("t").toString() == "kept")
+        #expect(try loaded().getMap("m").get("k") as YAny? == .string("v"))
+        let text = try loaded().getText("t")
+        #expect(text.toString() == "kept")
+    }
+}
+
+extension Doc {
+    /// Applies `update` (which must be valid) and returns the document, for one-expression setups.
+    func applying(_ update: [UInt8]) -> Doc {
+        try? applyUpdate(update)
+        return self
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestHarness
 import CRDT
 
 /// Property: replicas that make random concurrent edits and receive each

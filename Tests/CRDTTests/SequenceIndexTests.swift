@@ -1,4 +1,5 @@
 import Testing
+import TestHarness
 @testable import CRDT
 
 /// The sequence index must describe the item list exactly after every kind of change.

@@ -1,5 +1,6 @@
 import Foundation
 import CRDT
+import TestHarness
 
 /// Paths and helpers shared by the tests.
 enum TestSupport {
@@ -33,35 +34,12 @@ enum TestSupport {
         return out
     }
 
-    /// A deterministic generator (SplitMix64) so failures replay from the printed seed.
-    struct SeededRandom: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SeededRandom = TestHarness.SeededRandom
 
     /// Runs a program and returns its exit status, stdout and stderr.
     @discardableResult
     static func run(_ executable: String, _ args: [String], cwd: URL? = nil) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = cwd }
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        try p.run()
-        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-        let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        try ProcessRunner.run(executable, args, cwd: cwd)
     }
 
     /// `node`, found on PATH.

@@ -13,6 +13,8 @@ const { WebsocketProvider } = require('y-websocket')
 const WebSocket = require('ws')
 
 const [mode, url, doc, ...rest] = process.argv.slice(2)
+// The shared text the peers edit; YWS_TEXT=caption edits a Nest draft's caption.
+const textName = process.env.YWS_TEXT || 'content'
 const fail = msg => { console.log(JSON.stringify({ ok: false, error: msg })); process.exit(1) }
 setTimeout(() => fail('timeout'), 15000).unref()
 
@@ -20,7 +22,7 @@ function connect (token) {
   const ydoc = new Y.Doc()
   // No BroadcastChannel: peers in one process must meet through the server only.
   const provider = new WebsocketProvider(url, doc, ydoc, { WebSocketPolyfill: WebSocket, params: { token }, connect: true, disableBc: true })
-  return { ydoc, provider, text: ydoc.getText('content') }
+  return { ydoc, provider, text: ydoc.getText(textName) }
 }
 
 const synced = p => new Promise(resolve => { if (p.provider.synced) resolve(); else p.provider.once('sync', s => s && resolve()) })

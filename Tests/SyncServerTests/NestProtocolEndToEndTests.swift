@@ -7,6 +7,7 @@ import NIOCore
 import NIOWebSocket
 import HTTPTypes
 import SyncProtocol
+import TestHarness
 
 /// A Nest-protocol client over a real WebSocket, for the tests.
 struct NestConnection {

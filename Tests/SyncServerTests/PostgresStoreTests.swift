@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SyncServer
+import TestHarness
 
 /// The store suite on a real PostgreSQL server (`scripts/test` starts one and
 /// sets NEST_TEST_DATABASE_URL). Each test gets a database of its own.
@@ -10,26 +11,7 @@ import SyncServer
 struct PostgresStoreTests {
     static let logger = Logger(label: "pg-tests")
 
-    /// Creates an empty database on the test server; returns its URL and configuration.
-    static func freshDatabase() async throws -> (url: String, config: PostgresClient.Configuration)? {
-        guard let url = ProcessInfo.processInfo.environment["NEST_TEST_DATABASE_URL"] else {
-            Issue.record("NEST_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts PostgreSQL")
-            return nil
-        }
-        let base = try PostgresDocumentStore.configuration(url: url)
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let admin = PostgresClient(configuration: base)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await admin.run() }
-            try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
-            group.cancelAll()
-        }
-        var config = base
-        config.database = name
-        guard var parts = URLComponents(string: url) else { return nil }
-        parts.path = "/" + name
-        return (parts.string ?? url, config)
-    }
+    static func freshDatabase() async throws -> (url: String, config: PostgresClient.Configuration)? { try await TestDatabase.fresh() }
 
     static func withStore(_ body: @escaping @Sendable (PostgresDocumentStore) async throws -> Void) async throws {
         guard let (_, config) = try await freshDatabase() else { return }

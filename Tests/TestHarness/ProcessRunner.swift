@@ -1,0 +1,52 @@
+public import Foundation
+
+/// A deterministic generator (SplitMix64) so failures replay from the printed seed.
+public struct SeededRandom: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Runs programs for the tests.
+public enum ProcessRunner {
+    /// Runs a program to the end and returns its exit status, stdout and
+    /// stderr (both read concurrently, so a chatty program cannot block).
+    @discardableResult
+    public static func run(
+        _ executable: String, _ args: [String], cwd: URL? = nil, environment: [String: String]? = nil
+    ) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = cwd }
+        if let environment { p.environment = environment }
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        try p.run()
+        let errBox = DataBox()
+        let reader = Thread { errBox.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !errBox.done { usleep(1000) }
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.get(), as: UTF8.self))
+    }
+}
+
+/// Bytes handed from a reader thread.
+final class DataBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var finished = false
+    var done: Bool { lock.withLock { finished } }
+    func set(_ d: Data) { lock.withLock { data = d; finished = true } }
+    func get() -> Data { lock.withLock { data } }
+}

@@ -1,0 +1,120 @@
+public import Foundation
+
+/// A real `nest-server` process on loopback with its own SQLite file (or
+/// PostgreSQL when `databaseURL` is set), for end-to-end tests.
+public final class ServerProcess: @unchecked Sendable {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let binary = root.appendingPathComponent(".build/debug/nest-server").path
+    public static let secret = "e2e-secret-0123456789abcdef0123456789"
+
+    public let dataDir: String
+    /// PostgreSQL URL; nil for the embedded SQLite store.
+    public var databaseURL: String?
+    /// Extra environment for `serve` (limits under test).
+    public var serveEnvironment: [String: String] = [:]
+    /// Extra environment for the y-websocket peers script (e.g. `YWS_TEXT`).
+    public var peerEnvironment: [String: String] = [:]
+    public private(set) var process: Process?
+    public private(set) var port = 0
+
+    public init() throws {
+        dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("nest-e2e-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+    }
+
+    public var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["NEST_JWT_SECRET"] = Self.secret
+        env["NEST_DATA_DIR"] = dataDir
+        env["NEST_LOG_LEVEL"] = "warning"
+        env.removeValue(forKey: "DATABASE_URL")
+        if let databaseURL { env["DATABASE_URL"] = databaseURL }
+        return env
+    }
+
+    /// Runs an admin command and returns its output.
+    public func admin(_ args: [String], secret: String? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        var env = environment
+        if let secret { env["NEST_JWT_SECRET"] = secret }
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: text]) }
+        return text
+    }
+
+    public func token(_ user: String, workspace: String? = nil, role: String = "editor", ttl: String = "1h") throws -> String {
+        var args = ["token", "issue", "--user", user, "--role", role, "--ttl", ttl]
+        if let workspace { args += ["--workspace", workspace] }
+        return try admin(args)
+    }
+
+    /// Starts `serve` on a free port and waits for its "listening" line.
+    public func start(port requested: Int = 0) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["serve", "--port", String(requested)]
+        p.environment = environment.merging(serveEnvironment) { _, b in b }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        var buffer = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            if let range = buffer.range(of: #"listening on [0-9.]+:([0-9]+)"#, options: .regularExpression) {
+                port = Int(buffer[range].split(separator: ":").last ?? "") ?? 0
+                return
+            }
+        }
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(buffer)"])
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    public func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    public func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+
+    /// Runs the stock y-websocket peers script; returns its JSON line.
+    public func peers(_ args: [String]) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["node", Self.root.appendingPathComponent("Tests/Conformance/yws-peers.cjs").path, args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst()
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_PATH"] = "/usr/share/nodejs"
+        p.environment = env.merging(peerEnvironment) { _, b in b }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? ["ok": false, "error": "no output: \(line)"]
+    }
+}
+
