@@ -1,10 +1,33 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 /// `nest`: the headless ClientNest client. Everything the mobile app does —
 /// offline edits kept in a local SQLite store, sync over one WebSocket,
 /// conflict review — headless and scriptable.
 @main
 struct NestCommand: AsyncParsableCommand {
+    /// Log lines only for warnings unless NEST_LOG_LEVEL says otherwise:
+    /// progress and problems are reported by the commands themselves.
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "nest",
         abstract: "The Nest Sync terminal client: edit drafts, brand kit and calendar offline; sync when online.",

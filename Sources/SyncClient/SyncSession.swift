@@ -111,6 +111,7 @@ final class SyncSession {
             if let after = docs[name]?.doc.stateVector, after != before {
                 report.remoteUpdates += 1
                 report.documentsChanged += 1
+                options.onRemoteChange(name)
             }
             report.documentsSynced += 1
             progress()

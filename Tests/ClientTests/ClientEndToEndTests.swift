@@ -1,0 +1,217 @@
+import CRDT
+import Foundation
+import Model
+import SyncClient
+import TestHarness
+import Testing
+
+/// End to end with real processes on loopback: `nest-server` (SQLite or
+/// PostgreSQL) and `nest` clients, plus Debian's y-websocket provider.
+@Suite("client end to end (nest and nest-server processes)", .serialized)
+struct ClientEndToEndTests {
+    static func server(postgres: Bool = false) async throws -> ServerProcess {
+        let server = try ServerProcess()
+        if postgres {
+            guard let (url, _) = try await TestDatabase.fresh() else { throw CLIFailure(args: [], status: 0, output: "no database") }
+            server.databaseURL = url
+        }
+        return server
+    }
+
+    static func caption(_ cli: NestCLI, _ id: String) throws -> String {
+        try cli.json(["drafts", "show", id])["caption"] as? String ?? "<none>"
+    }
+
+    @Test("two clients edit offline and reconnect in either order: both converge, the title conflict is logged",
+          arguments: [("sqlite", true), ("sqlite", false), ("postgresql", true)])
+    func offlineMerge(store: String, aliceFirst: Bool) async throws {
+        let server = try await Self.server(postgres: store == "postgresql")
+        let aliceToken = try server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try server.token("bob", workspace: "w1", role: "editor")
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice"), bob = NestCLI("bob")
+        try alice.login(server, token: aliceToken, workspace: "w1")
+        try bob.login(server, token: bobToken, workspace: "w1")
+        try alice.ok(["drafts", "new", "--id", "launch", "--title", "Launch", "--caption", "Hello"])
+        try bob.ok(["sync"])
+        #expect(try Self.caption(bob, "launch") == "Hello")
+
+        // Offline on both sides.
+        try alice.ok(["draft", "caption", "launch", "--insert-at", "0", "--text", "🌸 ", "--offline"])
+        try alice.ok(["drafts", "edit", "launch", "--title", "Launch A", "--offline"])
+        try bob.ok(["draft", "caption", "launch", "--append", " world", "--offline"])
+        try bob.ok(["drafts", "edit", "launch", "--title", "Launch B", "--add-hashtags", "spring", "--offline"])
+        #expect(try alice.json(["status"])["pendingEdits"] as? Int == 2)
+
+        let order = aliceFirst ? [alice, bob, alice] : [bob, alice, bob]
+        for cli in order { try cli.ok(["sync"]) }
+        let a = try alice.json(["drafts", "show", "launch"]), b = try bob.json(["drafts", "show", "launch"])
+        #expect(a["caption"] as? String == "🌸 Hello world", "\(a)")
+        #expect(b["caption"] as? String == a["caption"] as? String)
+        #expect(a["title"] as? String == b["title"] as? String)
+        #expect(["Launch A", "Launch B"].contains(a["title"] as? String ?? ""))
+        #expect(b["hashtags"] as? [String] == ["spring"] && a["hashtags"] as? [String] == ["spring"])
+        for cli in [alice, bob] {
+            let status = try cli.json(["status"])
+            #expect(status["pendingEdits"] as? Int == 0, "\(status)")
+            #expect(status["openConflicts"] as? Int == 1, "\(status)")
+        }
+        let listed = try alice.ok(["conflicts", "list"])
+        #expect(listed.contains("draft.title") && listed.contains("alice") && listed.contains("bob"), "\(listed)")
+    }
+
+    @Test("a viewer's edits are refused, reported with exit status 4, never retried, and never block other documents")
+    func viewer() async throws {
+        let server = try await Self.server()
+        let ownerToken = try server.token("olga", workspace: "w1", role: "owner")
+        let vicToken = try server.token("vic", workspace: "w1", role: "viewer")
+        _ = try server.token("vic", workspace: "w2", role: "editor")
+        try server.start()
+        defer { server.stop() }
+        let olga = NestCLI("olga"), vic = NestCLI("vic")
+        try olga.login(server, token: ownerToken, workspace: "w1")
+        try olga.ok(["drafts", "new", "--id", "p1", "--title", "Post", "--caption", "Original"])
+        try vic.login(server, token: vicToken, workspace: "w1")
+        #expect(try Self.caption(vic, "p1") == "Original", "a viewer reads")
+
+        try vic.ok(["draft", "caption", "p1", "--append", " VANDAL", "--offline"])
+        try vic.ok(["drafts", "new", "--id", "mine", "--title", "Mine", "--caption", "ok", "--workspace", "w2", "--offline"])
+        let first = try vic.run(["sync"])
+        #expect(first.status == 4, "\(first)")
+        #expect(first.out.contains("read_only"), "\(first.out)")
+        let status = try vic.json(["status"])
+        #expect(status["refusedEdits"] as? Int == 1 && status["pendingEdits"] as? Int == 0, "the w2 edit went through: \(status)")
+        let again = try vic.run(["sync"])
+        #expect(again.status == 0, "a refused edit is not retried: \(again)")
+        try olga.ok(["sync"])
+        #expect(try Self.caption(olga, "p1") == "Original")
+        let vic2 = NestCLI("vic2")
+        try vic2.login(server, token: vicToken, workspace: "w2")
+        #expect(try Self.caption(vic2, "mine") == "ok", "the viewer's refusal in w1 did not block w2")
+    }
+
+    @Test("5,000 pending edits across 100 documents sync after reconnect, once each")
+    func manyPendingEdits() async throws {
+        let server = try await Self.server()
+        let token = try server.token("alice", workspace: "w1", role: "editor")
+        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("bulk")
+        try alice.login(server, token: token, workspace: "w1")
+        let port = server.port
+        server.stop()
+        // The edits go through the client library, as an app's would, while the server is down.
+        let store = try LocalStore(directory: alice.dataDir)
+        for i in 0..<5_000 {
+            try store.edit("w1/draft/doc\(i % 100)", user: "alice") { doc in
+                let t = doc.getText("caption")
+                try t.insert(t.length, "<\(i)>")
+            }
+        }
+        #expect(try store.outboxSummary().pendingUpdates == 5_000)
+        let offline = try alice.run(["sync", "--timeout", "3"])
+        #expect(offline.status != 0, "sync with the server down must fail: \(offline)")
+        #expect(offline.err.contains("cannot reach the server"), "\(offline.err)")
+        try server.start(port: port)
+        let r = try alice.json(["sync"])
+        #expect(r["editsAcked"] as? Int == 5_000 && r["pendingAfter"] as? Int == 0 && r["complete"] as? Bool == true, "\(r)")
+        let rita = NestCLI("rita")
+        try rita.login(server, token: readerToken, workspace: "w1")
+        let copy = try LocalStore(directory: rita.dataDir)
+        for d in 0..<100 {
+            let text = try copy.load("w1/draft/doc\(d)").getText("caption").toString()
+            let expected = stride(from: d, to: 5_000, by: 100).map { "<\($0)>" }.joined()
+            #expect(text == expected, "doc\(d): \(text.prefix(80))")
+        }
+        let again = try alice.json(["sync"])
+        #expect(again["editsAcked"] as? Int == 0 && again["bytesSent"] as? Int ?? .max < 2_000, "nothing is sent twice: \(again)")
+    }
+
+    @Test("the server restarts while a watching client stays up: it reconnects and shows new edits live")
+    func serverRestart() async throws {
+        let server = try await Self.server()
+        let aliceToken = try server.token("alice", workspace: "w1")
+        let bobToken = try server.token("bob", workspace: "w1")
+        try server.start()
+        let port = server.port
+        let alice = NestCLI("alice-r"), bob = NestCLI("bob-r")
+        try alice.login(server, token: aliceToken, workspace: "w1")
+        try bob.login(server, token: bobToken, workspace: "w1")
+        try alice.ok(["drafts", "new", "--id", "live", "--title", "Live", "--caption", "one"])
+        let watch = try bob.spawn(["watch"])
+        defer { watch.stop() }
+        #expect(watch.waitFor("caption: one"), "initial sync not shown: \(watch.output)")
+        try alice.ok(["draft", "caption", "live", "--append", " two"])
+        #expect(watch.waitFor("caption: one two"), "live change not shown: \(watch.output)")
+        server.kill9()
+        try alice.ok(["draft", "caption", "live", "--append", " three", "--offline"])
+        try server.start(port: port)
+        defer { server.stop() }
+        try alice.ok(["sync"])
+        #expect(watch.waitFor("caption: one two three", timeout: 40), "no reconnect: \(watch.output)")
+        // Bob's own edits made by another process while watch runs go out through the watcher.
+        try bob.ok(["draft", "caption", "live", "--append", " four", "--offline"])
+        let deadline = Date().addingTimeInterval(20)
+        while try Self.caption(alice, "live") != "one two three four", Date() < deadline {
+            try alice.ok(["sync"])
+            usleep(200_000)
+        }
+        #expect(try Self.caption(alice, "live") == "one two three four")
+    }
+
+    @Test("a stock Yjs peer (Debian y-websocket provider) and nest edit one caption")
+    func yjsPeer() async throws {
+        let server = try await Self.server()
+        let token = try server.token("alice", workspace: "w1")
+        server.peerEnvironment = ["YWS_TEXT": "caption"]
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice-y")
+        try alice.login(server, token: token, workspace: "w1")
+        try alice.ok(["drafts", "new", "--id", "web", "--title", "Web", "--caption", "from nest"])
+        let read = try server.peers(["read", "w1/draft/web", token])
+        #expect(read["text"] as? String == "from nest", "\(read)")
+        let w = try server.peers(["write", "w1/draft/web", token, " + from yjs"])
+        #expect(w["ok"] as? Bool == true, "\(w)")
+        try alice.ok(["sync"])
+        #expect(try Self.caption(alice, "web") == "from nest + from yjs")
+        #expect(try alice.json(["drafts", "show", "web"])["title"] as? String == "Web", "the Yjs peer's update kept the model intact")
+    }
+
+    @Test("kill -9 of nest processes mid-edit loses no completed edit and leaves no half edit")
+    func killNine() async throws {
+        let server = try await Self.server()
+        let token = try server.token("alice", workspace: "w1")
+        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice-k")
+        try alice.login(server, token: token, workspace: "w1")
+        try alice.ok(["drafts", "new", "--id", "k", "--title", "K", "--offline"])
+        var rng = SeededRandom(seed: 77)
+        var completed: [Int] = []
+        for i in 0..<24 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: NestCLI.binary)
+            // Online edits: each commits locally, then starts a sync the kill may interrupt.
+            p.arguments = ["draft", "caption", "k", "--append", "[\(i)]", "--data-dir", alice.dataDir]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 5_000...150_000, using: &rng))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            if p.terminationReason == .exit && p.terminationStatus == 0 { completed.append(i) }
+        }
+        #expect(completed.count < 24 && !completed.isEmpty, "seed 77: the kills should hit some edits and spare others (\(completed.count) completed)")
+        try alice.ok(["sync"])
+        let rita = NestCLI("rita-k")
+        try rita.login(server, token: readerToken, workspace: "w1")
+        let text = try Self.caption(rita, "k")
+        for i in completed { #expect(text.contains("[\(i)]"), "completed edit \(i) lost: \(text)") }
+        #expect(text.range(of: #"^(\[[0-9]+\])*$"#, options: .regularExpression) != nil, "half an edit: \(text)")
+        #expect(text == (try Self.caption(alice, "k")))
+    }
+}
