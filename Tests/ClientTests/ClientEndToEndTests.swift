@@ -18,8 +18,8 @@ struct ClientEndToEndTests {
         return server
     }
 
-    static func caption(_ cli: NestCLI, _ id: String) throws -> String {
-        try cli.json(["drafts", "show", id])["caption"] as? String ?? "<none>"
+    static func caption(_ cli: NestCLI, _ id: String) async throws -> String {
+        try await cli.json(["drafts", "show", id])["caption"] as? String ?? "<none>"
     }
 
     @Test("two clients edit offline and reconnect in either order: both converge, the title conflict is logged",
@@ -31,33 +31,33 @@ struct ClientEndToEndTests {
         try server.start()
         defer { server.stop() }
         let alice = NestCLI("alice"), bob = NestCLI("bob")
-        try alice.login(server, token: aliceToken, workspace: "w1")
-        try bob.login(server, token: bobToken, workspace: "w1")
-        try alice.ok(["drafts", "new", "--id", "launch", "--title", "Launch", "--caption", "Hello"])
-        try bob.ok(["sync"])
-        #expect(try Self.caption(bob, "launch") == "Hello")
+        try await alice.login(server, token: aliceToken, workspace: "w1")
+        try await bob.login(server, token: bobToken, workspace: "w1")
+        try await alice.ok(["drafts", "new", "--id", "launch", "--title", "Launch", "--caption", "Hello"])
+        try await bob.ok(["sync"])
+        #expect(try await Self.caption(bob, "launch") == "Hello")
 
         // Offline on both sides.
-        try alice.ok(["draft", "caption", "launch", "--insert-at", "0", "--text", "🌸 ", "--offline"])
-        try alice.ok(["drafts", "edit", "launch", "--title", "Launch A", "--offline"])
-        try bob.ok(["draft", "caption", "launch", "--append", " world", "--offline"])
-        try bob.ok(["drafts", "edit", "launch", "--title", "Launch B", "--add-hashtags", "spring", "--offline"])
-        #expect(try alice.json(["status"])["pendingEdits"] as? Int == 2)
+        try await alice.ok(["draft", "caption", "launch", "--insert-at", "0", "--text", "🌸 ", "--offline"])
+        try await alice.ok(["drafts", "edit", "launch", "--title", "Launch A", "--offline"])
+        try await bob.ok(["draft", "caption", "launch", "--append", " world", "--offline"])
+        try await bob.ok(["drafts", "edit", "launch", "--title", "Launch B", "--add-hashtags", "spring", "--offline"])
+        #expect(try await alice.json(["status"])["pendingEdits"] as? Int == 2)
 
         let order = aliceFirst ? [alice, bob, alice] : [bob, alice, bob]
-        for cli in order { try cli.ok(["sync"]) }
-        let a = try alice.json(["drafts", "show", "launch"]), b = try bob.json(["drafts", "show", "launch"])
+        for cli in order { try await cli.ok(["sync"]) }
+        let a = try await alice.json(["drafts", "show", "launch"]), b = try await bob.json(["drafts", "show", "launch"])
         #expect(a["caption"] as? String == "🌸 Hello world", "\(a)")
         #expect(b["caption"] as? String == a["caption"] as? String)
         #expect(a["title"] as? String == b["title"] as? String)
         #expect(["Launch A", "Launch B"].contains(a["title"] as? String ?? ""))
         #expect(b["hashtags"] as? [String] == ["spring"] && a["hashtags"] as? [String] == ["spring"])
         for cli in [alice, bob] {
-            let status = try cli.json(["status"])
+            let status = try await cli.json(["status"])
             #expect(status["pendingEdits"] as? Int == 0, "\(status)")
             #expect(status["openConflicts"] as? Int == 1, "\(status)")
         }
-        let listed = try alice.ok(["conflicts", "list"])
+        let listed = try await alice.ok(["conflicts", "list"])
         #expect(listed.contains("draft.title") && listed.contains("alice") && listed.contains("bob"), "\(listed)")
     }
 
@@ -70,25 +70,25 @@ struct ClientEndToEndTests {
         try server.start()
         defer { server.stop() }
         let olga = NestCLI("olga"), vic = NestCLI("vic")
-        try olga.login(server, token: ownerToken, workspace: "w1")
-        try olga.ok(["drafts", "new", "--id", "p1", "--title", "Post", "--caption", "Original"])
-        try vic.login(server, token: vicToken, workspace: "w1")
-        #expect(try Self.caption(vic, "p1") == "Original", "a viewer reads")
+        try await olga.login(server, token: ownerToken, workspace: "w1")
+        try await olga.ok(["drafts", "new", "--id", "p1", "--title", "Post", "--caption", "Original"])
+        try await vic.login(server, token: vicToken, workspace: "w1")
+        #expect(try await Self.caption(vic, "p1") == "Original", "a viewer reads")
 
-        try vic.ok(["draft", "caption", "p1", "--append", " VANDAL", "--offline"])
-        try vic.ok(["drafts", "new", "--id", "mine", "--title", "Mine", "--caption", "ok", "--workspace", "w2", "--offline"])
-        let first = try vic.run(["sync"])
+        try await vic.ok(["draft", "caption", "p1", "--append", " VANDAL", "--offline"])
+        try await vic.ok(["drafts", "new", "--id", "mine", "--title", "Mine", "--caption", "ok", "--workspace", "w2", "--offline"])
+        let first = try await vic.run(["sync"])
         #expect(first.status == 4, "\(first)")
         #expect(first.out.contains("read_only"), "\(first.out)")
-        let status = try vic.json(["status"])
+        let status = try await vic.json(["status"])
         #expect(status["refusedEdits"] as? Int == 1 && status["pendingEdits"] as? Int == 0, "the w2 edit went through: \(status)")
-        let again = try vic.run(["sync"])
+        let again = try await vic.run(["sync"])
         #expect(again.status == 0, "a refused edit is not retried: \(again)")
-        try olga.ok(["sync"])
-        #expect(try Self.caption(olga, "p1") == "Original")
+        try await olga.ok(["sync"])
+        #expect(try await Self.caption(olga, "p1") == "Original")
         let vic2 = NestCLI("vic2")
-        try vic2.login(server, token: vicToken, workspace: "w2")
-        #expect(try Self.caption(vic2, "mine") == "ok", "the viewer's refusal in w1 did not block w2")
+        try await vic2.login(server, token: vicToken, workspace: "w2")
+        #expect(try await Self.caption(vic2, "mine") == "ok", "the viewer's refusal in w1 did not block w2")
     }
 
     @Test("5,000 pending edits across 100 documents sync after reconnect, once each")
@@ -99,7 +99,7 @@ struct ClientEndToEndTests {
         try server.start()
         defer { server.stop() }
         let alice = NestCLI("bulk")
-        try alice.login(server, token: token, workspace: "w1")
+        try await alice.login(server, token: token, workspace: "w1")
         let port = server.port
         server.stop()
         // The edits go through the client library, as an app's would, while the server is down.
@@ -111,21 +111,21 @@ struct ClientEndToEndTests {
             }
         }
         #expect(try store.outboxSummary().pendingUpdates == 5_000)
-        let offline = try alice.run(["sync", "--timeout", "3"])
+        let offline = try await alice.run(["sync", "--timeout", "3"])
         #expect(offline.status != 0, "sync with the server down must fail: \(offline)")
         #expect(offline.err.contains("cannot reach the server"), "\(offline.err)")
         try server.start(port: port)
-        let r = try alice.json(["sync"])
+        let r = try await alice.json(["sync"])
         #expect(r["editsAcked"] as? Int == 5_000 && r["pendingAfter"] as? Int == 0 && r["complete"] as? Bool == true, "\(r)")
         let rita = NestCLI("rita")
-        try rita.login(server, token: readerToken, workspace: "w1")
+        try await rita.login(server, token: readerToken, workspace: "w1")
         let copy = try LocalStore(directory: rita.dataDir)
         for d in 0..<100 {
             let text = try copy.load("w1/draft/doc\(d)").getText("caption").toString()
             let expected = stride(from: d, to: 5_000, by: 100).map { "<\($0)>" }.joined()
             #expect(text == expected, "doc\(d): \(text.prefix(80))")
         }
-        let again = try alice.json(["sync"])
+        let again = try await alice.json(["sync"])
         #expect(again["editsAcked"] as? Int == 0 && again["bytesSent"] as? Int ?? .max < 2_000, "nothing is sent twice: \(again)")
     }
 
@@ -137,28 +137,28 @@ struct ClientEndToEndTests {
         try server.start()
         let port = server.port
         let alice = NestCLI("alice-r"), bob = NestCLI("bob-r")
-        try alice.login(server, token: aliceToken, workspace: "w1")
-        try bob.login(server, token: bobToken, workspace: "w1")
-        try alice.ok(["drafts", "new", "--id", "live", "--title", "Live", "--caption", "one"])
+        try await alice.login(server, token: aliceToken, workspace: "w1")
+        try await bob.login(server, token: bobToken, workspace: "w1")
+        try await alice.ok(["drafts", "new", "--id", "live", "--title", "Live", "--caption", "one"])
         let watch = try bob.spawn(["watch"])
         defer { watch.stop() }
-        #expect(watch.waitFor("caption: one"), "initial sync not shown: \(watch.output)")
-        try alice.ok(["draft", "caption", "live", "--append", " two"])
-        #expect(watch.waitFor("caption: one two"), "live change not shown: \(watch.output)")
+        #expect(await watch.waitFor("caption: one"), "initial sync not shown: \(watch.output)")
+        try await alice.ok(["draft", "caption", "live", "--append", " two"])
+        #expect(await watch.waitFor("caption: one two"), "live change not shown: \(watch.output)")
         server.kill9()
-        try alice.ok(["draft", "caption", "live", "--append", " three", "--offline"])
+        try await alice.ok(["draft", "caption", "live", "--append", " three", "--offline"])
         try server.start(port: port)
         defer { server.stop() }
-        try alice.ok(["sync"])
-        #expect(watch.waitFor("caption: one two three", timeout: 40), "no reconnect: \(watch.output)")
+        try await alice.ok(["sync"])
+        #expect(await watch.waitFor("caption: one two three", timeout: 40), "no reconnect: \(watch.output)")
         // Bob's own edits made by another process while watch runs go out through the watcher.
-        try bob.ok(["draft", "caption", "live", "--append", " four", "--offline"])
+        try await bob.ok(["draft", "caption", "live", "--append", " four", "--offline"])
         let deadline = Date().addingTimeInterval(20)
-        while try Self.caption(alice, "live") != "one two three four", Date() < deadline {
-            try alice.ok(["sync"])
-            usleep(200_000)
+        while try await Self.caption(alice, "live") != "one two three four", Date() < deadline {
+            try await alice.ok(["sync"])
+            try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(try Self.caption(alice, "live") == "one two three four")
+        #expect(try await Self.caption(alice, "live") == "one two three four")
     }
 
     @Test("a stock Yjs peer (Debian y-websocket provider) and nest edit one caption")
@@ -169,15 +169,15 @@ struct ClientEndToEndTests {
         try server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-y")
-        try alice.login(server, token: token, workspace: "w1")
-        try alice.ok(["drafts", "new", "--id", "web", "--title", "Web", "--caption", "from nest"])
+        try await alice.login(server, token: token, workspace: "w1")
+        try await alice.ok(["drafts", "new", "--id", "web", "--title", "Web", "--caption", "from nest"])
         let read = try server.peers(["read", "w1/draft/web", token])
         #expect(read["text"] as? String == "from nest", "\(read)")
         let w = try server.peers(["write", "w1/draft/web", token, " + from yjs"])
         #expect(w["ok"] as? Bool == true, "\(w)")
-        try alice.ok(["sync"])
-        #expect(try Self.caption(alice, "web") == "from nest + from yjs")
-        #expect(try alice.json(["drafts", "show", "web"])["title"] as? String == "Web", "the Yjs peer's update kept the model intact")
+        try await alice.ok(["sync"])
+        #expect(try await Self.caption(alice, "web") == "from nest + from yjs")
+        #expect(try await alice.json(["drafts", "show", "web"])["title"] as? String == "Web", "the Yjs peer's update kept the model intact")
     }
 
     @Test("kill -9 of nest processes mid-edit loses no completed edit and leaves no half edit")
@@ -188,8 +188,8 @@ struct ClientEndToEndTests {
         try server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-k")
-        try alice.login(server, token: token, workspace: "w1")
-        try alice.ok(["drafts", "new", "--id", "k", "--title", "K", "--offline"])
+        try await alice.login(server, token: token, workspace: "w1")
+        try await alice.ok(["drafts", "new", "--id", "k", "--title", "K", "--offline"])
         var rng = SeededRandom(seed: 77)
         var completed: [Int] = []
         for i in 0..<24 {
@@ -200,18 +200,18 @@ struct ClientEndToEndTests {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            usleep(UInt32.random(in: 5_000...150_000, using: &rng))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 5...150, using: &rng)))
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
+            while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
             if p.terminationReason == .exit && p.terminationStatus == 0 { completed.append(i) }
         }
         #expect(completed.count < 24 && !completed.isEmpty, "seed 77: the kills should hit some edits and spare others (\(completed.count) completed)")
-        try alice.ok(["sync"])
+        try await alice.ok(["sync"])
         let rita = NestCLI("rita-k")
-        try rita.login(server, token: readerToken, workspace: "w1")
-        let text = try Self.caption(rita, "k")
+        try await rita.login(server, token: readerToken, workspace: "w1")
+        let text = try await Self.caption(rita, "k")
         for i in completed { #expect(text.contains("[\(i)]"), "completed edit \(i) lost: \(text)") }
         #expect(text.range(of: #"^(\[[0-9]+\])*$"#, options: .regularExpression) != nil, "half an edit: \(text)")
-        #expect(text == (try Self.caption(alice, "k")))
+        #expect(text == (try await Self.caption(alice, "k")))
     }
 }

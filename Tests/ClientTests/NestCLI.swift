@@ -12,29 +12,29 @@ struct NestCLI {
 
     /// Runs `nest ARGS --data-dir DIR` to the end.
     @discardableResult
-    func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        try ProcessRunner.run(Self.binary, args + ["--data-dir", dataDir])
+    func run(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
+        try await ProcessRunner.run(Self.binary, args + ["--data-dir", dataDir], environment: nil)
     }
 
     /// Runs a command that must succeed; returns stdout.
     @discardableResult
-    func ok(_ args: [String]) throws -> String {
-        let r = try run(args)
+    func ok(_ args: [String]) async throws -> String {
+        let r = try await run(args)
         guard r.status == 0 else { throw CLIFailure(args: args, status: r.status, output: r.out + r.err) }
         return r.out
     }
 
     /// Runs a `--json` read command and decodes its output.
-    func json(_ args: [String]) throws -> [String: Any] {
-        let out = try ok(args + ["--json"])
+    func json(_ args: [String]) async throws -> [String: Any] {
+        let out = try await ok(args + ["--json"])
         guard let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
             throw CLIFailure(args: args, status: 0, output: "not a JSON object: \(out)")
         }
         return obj
     }
 
-    func login(_ server: ServerProcess, token: String, workspace: String) throws {
-        try ok(["login", "--server", "http://127.0.0.1:\(server.port)", "--token", token, "--workspace", workspace])
+    func login(_ server: ServerProcess, token: String, workspace: String) async throws {
+        try await ok(["login", "--server", "http://127.0.0.1:\(server.port)", "--token", token, "--workspace", workspace])
     }
 
     /// Starts a long-running command (e.g. `watch`), collecting its stdout.
@@ -64,11 +64,11 @@ final class RunningNest: @unchecked Sendable {
     var output: String { lock.withLock { String(decoding: buffer, as: UTF8.self) } }
 
     /// Waits until the output contains `text`; false on timeout.
-    func waitFor(_ text: String, timeout: Double = 20) -> Bool {
+    func waitFor(_ text: String, timeout: Double = 20) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if output.contains(text) { return true }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return false
     }

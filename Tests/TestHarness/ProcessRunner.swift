@@ -39,14 +39,56 @@ public enum ProcessRunner {
         while !errBox.done { usleep(1000) }
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.get(), as: UTF8.self))
     }
+
+    /// Runs a program to the end without blocking a thread of the
+    /// concurrency pool (async tests that block starve everything else).
+    public static func run(
+        _ executable: String, _ args: [String], environment: [String: String]? = nil
+    ) async throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let outPipe = Pipe(), errPipe = Pipe()
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        let out = DataBox.collecting(outPipe), err = DataBox.collecting(errPipe)
+        let status: Int32 = try await withCheckedThrowingContinuation { cont in
+            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
+            do { try p.run() } catch {
+                p.terminationHandler = nil
+                cont.resume(throwing: error)
+            }
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while !(out.done && err.done) && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        return (status, String(decoding: out.get(), as: UTF8.self), String(decoding: err.get(), as: UTF8.self))
+    }
 }
 
-/// Bytes handed from a reader thread.
+/// Bytes collected from a pipe by a reader.
 final class DataBox: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var finished = false
     var done: Bool { lock.withLock { finished } }
     func set(_ d: Data) { lock.withLock { data = d; finished = true } }
+    func append(_ d: Data) { lock.withLock { data.append(d) } }
+    func finish() { lock.withLock { finished = true } }
     func get() -> Data { lock.withLock { data } }
+
+    /// Collects everything `pipe` delivers until end of file, without blocking a thread.
+    static func collecting(_ pipe: Pipe) -> DataBox {
+        let box = DataBox()
+        pipe.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if d.isEmpty {
+                h.readabilityHandler = nil
+                box.finish()
+            } else {
+                box.append(d)
+            }
+        }
+        return box
+    }
 }
