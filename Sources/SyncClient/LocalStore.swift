@@ -40,6 +40,8 @@ public final class LocalStore: Sendable {
     let pool: DatabasePool
     /// Path of the database file.
     public let path: String
+    /// Documents recently edited by this process (see ``EditCache``).
+    let editCache = EditCache()
 
     /// Opens (creating if needed) the store in `directory`.
     public init(directory: String) throws(ClientError) {
