@@ -74,7 +74,12 @@ let package = Package(
             path: "Client", swiftSettings: strictSettings
         ),
         .executableTarget(
-            name: "NestBench", dependencies: ["CRDT", "ScenarioKit", "CHeapInfo"], path: "Benchmarks/NestBench",
+            name: "NestBench",
+            dependencies: [
+                "CRDT", "ScenarioKit", "CHeapInfo", "Model", "SyncClient", "SyncProtocol", "SyncServer",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/NestBench",
             swiftSettings: strictSettings
         ),
         .target(

@@ -97,13 +97,16 @@ struct Sync: AsyncParsableCommand {
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Give up after this many seconds.") var timeout: Double = 120
+    @Flag(help: "Compare every local document with the server, not only those the catalog says changed.") var full = false
 
     func run() async throws {
         if global.offline { throw ValidationError("--offline: sync needs the network") }
         let ctx = try Context(global)
         let start = Date()
         let quiet = global.json
-        let report = try await SyncEngine(store: ctx.store).run(SyncOptions(mode: .once, timeout: timeout, onStatus: { status in
+        var options = SyncOptions(mode: .once, timeout: timeout)
+        options.fullResync = full
+        options.onStatus = { status in
             guard !quiet else { return }
             switch status {
             case .connecting(let n): if n > 1 { Output.note("connecting (attempt \(n))…") }
@@ -111,7 +114,8 @@ struct Sync: AsyncParsableCommand {
             case .offline(let why): Output.note("offline: \(why)")
             case .synced: break
             }
-        }))
+        }
+        let report = try await SyncEngine(store: ctx.store).run(options)
         let seconds = Date().timeIntervalSince(start)
         if global.json {
             try Output.json(SyncSummary(report, seconds: seconds))

@@ -7,6 +7,8 @@ let usageText = """
       scenario FILE|DIR... [--out DIR]   run differential-test scenarios (scenario-format.md)
       trace PATH.json.gz [--json] [--runs N] [--client-id ID] [--one-transaction]
                                          replay an editing trace and measure the CRDT engine
+      client [--documents N] [--edits N] [--json]
+                                         client core: edit latency, cold open, reconnect vs full re-sync
       --help                             this text
       --version                          print the version
     """
@@ -17,6 +19,8 @@ case "scenario":
     exit(ScenarioCommand.run(Array(arguments.dropFirst())))
 case "trace":
     exit(TraceCommand.run(Array(arguments.dropFirst())))
+case "client":
+    exit(await ClientBenchCommand.run(Array(arguments.dropFirst())))
 case "--version":
     print("nest-bench 0.1.0")
 case "--help", "-h", "help":

@@ -41,6 +41,7 @@ final class SyncSession {
     var catalogAnswered = false
     var lastCatalogRequest = Date.distantPast
     var initialQueued = false
+    var finalCatalogAsked = false
     var docs: [String: LiveDocument] = [:]
     var queue: [String] = []
     var queued = Set<String>()
@@ -101,7 +102,7 @@ final class SyncSession {
             if !initialQueued {
                 initialQueued = true
                 for name in try store.pendingDocuments() { enqueue(name) }
-                if options.mode == .watch { for name in try store.documentNames() { enqueue(name) } }
+                if options.mode == .watch || options.fullResync { for name in try store.documentNames() { enqueue(name) } }
             }
             try await pump()
         case .syncStep2(let name, let update):
@@ -334,6 +335,14 @@ final class SyncSession {
         }
         for name in subscribed where !failedDocs.contains(name) {
             if !(try store.pending(document: name)).isEmpty { return false }
+        }
+        if report.updatesAcked > 0 && !finalCatalogAsked {
+            // Our own updates moved the server past the cursor; one more catalog
+            // round moves the cursor past them, so the next reconnect lists
+            // only what others changed.
+            finalCatalogAsked = true
+            try await requestCatalog()
+            return false
         }
         try saveProgress()
         if options.mode == .watch { return false }

@@ -68,6 +68,9 @@ public struct SyncOptions: Sendable {
     /// For `.watch`: how often to ask the catalog for documents created elsewhere.
     public var catalogInterval: Double
     public var clientName: String
+    /// Exchange state vectors for every local document instead of only those
+    /// the catalog names (repairs a damaged cursor; the benchmark's naive baseline).
+    public var fullResync = false
     public var onStatus: @Sendable (SyncStatus) -> Void
     /// A document received remote content (name).
     public var onRemoteChange: @Sendable (String) -> Void
