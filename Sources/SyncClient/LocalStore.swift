@@ -144,6 +144,15 @@ public final class LocalStore: Sendable {
         try read("load \(name)") { db in try Self.load(db, name) }
     }
 
+    /// The stored document and the last outbox entry it includes, read in
+    /// one snapshot: a sync may only drop outbox entries whose content it sent.
+    public func loadWithOutboxMark(_ name: String) throws(ClientError) -> (doc: Doc, outboxThrough: Int) {
+        try read("load \(name)") { db in
+            let mark = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM outbox WHERE name = ?", arguments: [name]) ?? 0
+            return (try Self.load(db, name), mark)
+        }
+    }
+
     static func load(_ db: GRDB.Database, _ name: String) throws -> Doc {
         let snapshot = try Data.fetchOne(db, sql: "SELECT snapshot FROM documents WHERE name = ?", arguments: [name]).map { [UInt8]($0) }
         let updates = try Data.fetchAll(db, sql: "SELECT data FROM updates WHERE name = ? ORDER BY seq", arguments: [name]).map { [UInt8]($0) }

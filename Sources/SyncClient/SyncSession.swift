@@ -6,11 +6,14 @@ import SyncProtocol
 /// A document held in memory while subscribed, with what its last change emitted.
 final class LiveDocument {
     let doc: Doc
+    /// The last outbox entry whose content `doc` held when loaded.
+    let outboxThrough: Int
     var conflicts: [MapConflict] = []
     var localUpdates: [[UInt8]] = []
 
-    init(_ doc: Doc) {
+    init(_ doc: Doc, outboxThrough: Int) {
         self.doc = doc
+        self.outboxThrough = outboxThrough
         doc.onAfterTransaction { [unowned self] txn in if !txn.local { self.conflicts += txn.conflicts } }
         doc.onUpdate { [unowned self] u, txn in if txn.local { self.localUpdates.append(u) } }
     }
@@ -42,6 +45,8 @@ final class SyncSession {
     var lastCatalogRequest = Date.distantPast
     var initialQueued = false
     var finalCatalogAsked = false
+    var savedCursor: Int?
+    var savedAt = Date.distantPast
     var docs: [String: LiveDocument] = [:]
     var queue: [String] = []
     var queued = Set<String>()
@@ -198,7 +203,8 @@ final class SyncSession {
             queued.remove(name)
             let live: LiveDocument
             if let l = docs[name] { live = l } else {
-                live = LiveDocument(try store.hasDocument(name) ? try store.load(name) : Doc())
+                let (doc, mark) = try store.loadWithOutboxMark(name)
+                live = LiveDocument(doc, outboxThrough: mark)
                 docs[name] = live
             }
             subscribed.insert(name)
@@ -218,9 +224,11 @@ final class SyncSession {
         do { diff = try live.doc.encodeStateAsUpdate(since: sv) } catch {
             throw SessionEnd.fatal(.protocolViolation("state vector for \(name): \(error.description)"))
         }
-        let pending = try store.pending(document: name)
-        if pending.isEmpty && diff.first == 0 { return }
-        try await sendUpdate(name, diff, through: pending.last?.seq ?? 0, entries: pending.count)
+        // Entries written after the document was loaded (by another process)
+        // are not in the diff: they stay in the outbox for ``flush(_:)``.
+        let covered = try store.pending(document: name).filter { $0.seq <= live.outboxThrough }
+        if covered.isEmpty && diff.first == 0 { return }
+        try await sendUpdate(name, diff, through: covered.last?.seq ?? 0, entries: covered.count)
     }
 
     /// Sends the document's pending outbox entries, merged, unless an update of it is already in flight.
@@ -314,7 +322,9 @@ final class SyncSession {
         awaitingStep1.remove(name)
         subscribed.remove(name)
         failedDocs.insert(name)
-        if let seq = try store.pending(document: name).last?.seq {
+        // Only answers that will not change on retry turn pending edits into refused ones.
+        let permanent: Set<ErrorCode> = [.forbidden, .readOnly, .unknownDocument, .malformedUpdate]
+        if permanent.contains(code), let seq = try store.pending(document: name).last?.seq {
             try store.refuse(name, through: seq, code: code.name, text: text)
             report.refused.append(DocumentProblem(document: name, code: code.name, text: text))
         }
@@ -351,9 +361,13 @@ final class SyncSession {
     }
 
     func saveProgress() throws {
+        // Watch mode passes here on every quiet tick: write only when there is news.
+        guard catalogCursor != savedCursor || Date().timeIntervalSince(savedAt) > 30 else { return }
         var values: [String: String?] = ["last_sync_at": String(Date().timeIntervalSince1970)]
         if let c = catalogCursor { values["catalog_cursor"] = String(c) }
         try store.setMeta(values)
+        savedCursor = catalogCursor
+        savedAt = Date()
     }
 
     static func fatal(_ code: ErrorCode, _ text: String) -> ClientError {
