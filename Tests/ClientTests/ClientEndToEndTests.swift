@@ -23,7 +23,7 @@ struct ClientEndToEndTests {
     }
 
     @Test("two clients edit offline and reconnect in either order: both converge, the title conflict is logged",
-          arguments: [("sqlite", true), ("sqlite", false), ("postgresql", true)])
+          arguments: [("sqlite", true), ("sqlite", false), ("postgresql", true), ("postgresql", false)])
     func offlineMerge(store: String, aliceFirst: Bool) async throws {
         let server = try await Self.server(postgres: store == "postgresql")
         let aliceToken = try server.token("alice", workspace: "w1", role: "owner")
@@ -213,5 +213,72 @@ struct ClientEndToEndTests {
         for i in completed { #expect(text.contains("[\(i)]"), "completed edit \(i) lost: \(text)") }
         #expect(text.range(of: #"^(\[[0-9]+\])*$"#, options: .regularExpression) != nil, "half an edit: \(text)")
         #expect(text == (try await Self.caption(alice, "k")))
+    }
+
+    @Test("the commands a user runs: brand kit, calendar, conflicts resolve, AI request, doc export, and errors that say what to do")
+    func commands() async throws {
+        let server = try await Self.server()
+        let aliceToken = try server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try server.token("bob", workspace: "w1", role: "editor")
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice-c"), bob = NestCLI("bob-c")
+
+        let notLoggedIn = try await alice.run(["sync"])
+        #expect(notLoggedIn.status != 0 && notLoggedIn.err.contains("nest login"), "\(notLoggedIn)")
+        try await alice.login(server, token: aliceToken, workspace: "w1")
+        try await bob.login(server, token: bobToken, workspace: "w1")
+
+        try await alice.ok(["brand", "set-color", "primary", "#abc"])
+        try await alice.ok(["brand", "add-font", "Inter", "--role", "heading"])
+        try await alice.ok(["brand", "set-voice", "Warm and direct."])
+        let badColour = try await alice.run(["brand", "set-color", "primary", "red"])
+        #expect(badColour.status != 0 && badColour.err.contains("#RRGGBB"), "\(badColour)")
+        try await bob.ok(["sync"])
+        let kit = try await bob.json(["brand", "show"])
+        #expect((kit["colors"] as? [[String: Any]])?.first?["hex"] as? String == "#AABBCC", "\(kit)")
+        #expect(kit["voice"] as? String == "Warm and direct.")
+
+        try await alice.ok(["drafts", "new", "--id", "p", "--title", "P", "--caption", "Short and sweet", "--platforms", "x"])
+        let past = try await alice.run(["calendar", "schedule", "p", "--platform", "x", "--at", "2020-01-01T10:00:00Z"])
+        #expect(past.status != 0 && past.err.contains("passed"), "\(past)")
+        let unknown = try await alice.run(["calendar", "schedule", "p", "--platform", "myspace", "--at", "2030-01-01T10:00"])
+        #expect(unknown.status != 0 && unknown.err.contains("instagram"), "the error lists the known platforms: \(unknown)")
+        let scheduled = try await alice.json(["calendar", "schedule", "p", "--platform", "x", "--at", "2030-01-01T10:00", "--tz", "Europe/Berlin"])
+        let entry = try #require(scheduled["entry"] as? String)
+        try await bob.ok(["sync"])
+        let shown = try await bob.ok(["calendar", "show"])
+        #expect(shown.contains("2030-01-01T09:00:00Z") && shown.contains("2030-01-01 10:00 Europe/Berlin"), "\(shown)")
+
+        // Concurrent moves of one entry: one wins everywhere, the other is in the log; bob picks his.
+        try await alice.ok(["calendar", "move", entry, "--at", "2030-01-02T10:00", "--offline"])
+        try await bob.ok(["calendar", "move", entry, "--at", "2030-01-03T10:00", "--offline"])
+        try await alice.ok(["sync"])
+        try await bob.ok(["sync"])
+        try await alice.ok(["sync"])
+        let conflicts = try JSONSerialization.jsonObject(with: Data(try await bob.ok(["conflicts", "list", "--json"]).utf8)) as? [[String: Any]] ?? []
+        #expect(conflicts.count == 1, "\(conflicts)")
+        let conflict = try #require(conflicts.first?["conflict"] as? [String: Any])
+        let id = try #require(conflict["id"] as? String)
+        let bobsValue = (conflict["winnerUser"] as? String) == "bob" ? "kept" : "lost"
+        try await bob.ok(["conflicts", "resolve", String(id.prefix(6)), "--keep", bobsValue])
+        try await alice.ok(["sync"])
+        let entries = try JSONSerialization.jsonObject(with: Data(try await alice.ok(["calendar", "show", "--json"]).utf8)) as? [[String: Any]] ?? []
+        #expect(entries.first?["scheduledAt"] as? String == "2030-01-03T09:00:00Z", "\(entries)")
+        #expect(try await alice.json(["status"])["openConflicts"] as? Int == 0)
+
+        let ai = try await alice.json(["ai", "request", "p", "--kind", "caption", "--prompt", "make it shorter"])
+        #expect(ai["request"] is String)
+        let draft = try await alice.json(["drafts", "show", "p"])
+        #expect((draft["ai"] as? [[String: Any]])?.first?["status"] as? String == "requested")
+        let export = try await alice.ok(["doc", "export", "w1/draft/p"])
+        #expect(export.contains("\"caption\":\"Short and sweet\""), "\(export)")
+        let inspect = try await alice.json(["doc", "inspect", "w1/draft/p"])
+        #expect(inspect["pendingEdits"] as? Int == 0 && inspect["schema"] as? Int == 1, "\(inspect)")
+        let missing = try await alice.run(["drafts", "show", "nope"])
+        #expect(missing.status != 0 && missing.err.contains("nest sync"), "\(missing)")
+        try await alice.ok(["drafts", "delete", "p"])
+        #expect(!(try await alice.ok(["drafts", "list"])).contains("Short and sweet"))
+        #expect((try await alice.ok(["drafts", "list", "--all"])).contains("(deleted)"))
     }
 }
