@@ -49,6 +49,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "HS256 token secret (env NEST_JWT_SECRET).") var jwtSecret: String?
     @Option(help: "Largest message in bytes (env NEST_MAX_MESSAGE_BYTES, default 8388608).") var maxMessageBytes: Int?
     @Option(help: "Updates per second per connection (env NEST_UPDATES_PER_SECOND, default 200).") var updatesPerSecond: Int?
+    @Option(help: "Seconds an unused document stays loaded (env NEST_ROOM_IDLE_SECONDS, default 60).") var roomIdleSeconds: Int?
+    @Option(help: "Memory budget for loaded documents in MiB (env NEST_MEMORY_BUDGET_MB, default 256).") var memoryBudgetMb: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -59,6 +61,8 @@ struct Serve: AsyncParsableCommand {
         config.jwtSecret = jwtSecret ?? env["NEST_JWT_SECRET"]
         config.maxMessageBytes = maxMessageBytes ?? env["NEST_MAX_MESSAGE_BYTES"].flatMap(Int.init) ?? config.maxMessageBytes
         config.updatesPerSecond = updatesPerSecond ?? env["NEST_UPDATES_PER_SECOND"].flatMap(Int.init) ?? config.updatesPerSecond
+        config.roomIdleSeconds = roomIdleSeconds ?? env["NEST_ROOM_IDLE_SECONDS"].flatMap(Int.init) ?? config.roomIdleSeconds
+        config.memoryBudgetBytes = (memoryBudgetMb ?? env["NEST_MEMORY_BUDGET_MB"].flatMap(Int.init)).map { $0 << 20 } ?? config.memoryBudgetBytes
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))

@@ -1,3 +1,4 @@
+import Prometheus
 import CRDT
 public import SyncProtocol
 
@@ -34,16 +35,58 @@ public actor DocumentRoom {
     private var subscribers: [ConnectionID: @Sendable (RoomEvent) -> Void] = [:]
     /// Sync step 2 for an empty state vector, computed once per document version.
     private var fullStateCache: (seq: Int, bytes: [UInt8])?
+    private let metrics: ServerMetrics
+    /// When the room was last used, for least-recently-used unloading.
+    public private(set) var lastUsed = ContinuousClock.now
+    /// Updates in the store's log since its snapshot, and their bytes.
+    private var unflushed = 0
+    private var unflushedBytes = 0
+    private var snapshotBytes = 0
 
-    public init(documentID: String, store: any DocumentStore) {
+    /// Estimated memory of the loaded document: the bytes of its stored state
+    /// (snapshot and later updates); 0 when unloaded.
+    public var residentBytes: Int { doc == nil ? 0 : snapshotBytes + unflushedBytes }
+
+    /// Runs a change of the memory estimate and moves the gauge by the difference.
+    private func accounting(_ change: () -> Void) {
+        let before = residentBytes
+        change()
+        metrics.residentBytes.increment(by: Double(residentBytes - before))
+    }
+
+    public init(documentID: String, store: any DocumentStore, metrics: ServerMetrics = ServerMetrics()) {
         self.documentID = documentID
         self.store = store
+        self.metrics = metrics
+    }
+
+    /// Whether the document is in memory.
+    public var isLoaded: Bool { doc != nil }
+
+    /// Drops the document from memory (subscribers stay; the next use loads
+    /// it again). The log is first folded into a snapshot, so the reload is
+    /// one read. Returns the bytes freed.
+    @discardableResult
+    public func unload() async throws(StoreError) -> Int {
+        guard doc != nil else { return 0 }
+        if unflushed > 0 { try await compact() }
+        // Another caller may have used the room while the snapshot was written: keep it then.
+        guard doc != nil, unflushed == 0 else { return 0 }
+        let freed = residentBytes
+        accounting { doc = nil }
+        fullStateCache = nil
+        metrics.openDocuments.decrement()
+        metrics.roomsUnloaded.increment()
+        return freed
     }
 
     /// Loads the document. A load failure is an error, never an empty document.
     private func loaded() async throws(StoreError) -> Doc {
+        lastUsed = ContinuousClock.now
         if let doc { return doc }
+        let started = ContinuousClock.now
         let stored = try await store.load(documentID: documentID)
+        metrics.storeDone(since: started)
         let d = Doc(clientID: 0)
         do {
             if let snapshot = stored.snapshot { try d.applyUpdate(snapshot) }
@@ -53,8 +96,14 @@ public actor DocumentRoom {
         }
         // Reentrancy: another caller may have loaded meanwhile; keep the first.
         if let doc { return doc }
+        let before = residentBytes
         doc = d
+        unflushed = stored.updates.count
+        unflushedBytes = stored.updates.reduce(0) { $0 + $1.update.count }
+        snapshotBytes = stored.snapshot?.count ?? 0
+        metrics.residentBytes.increment(by: Double(residentBytes - before))
         lastSeq = stored.lastSeq
+        metrics.openDocuments.increment()
         return d
     }
 
@@ -107,17 +156,31 @@ public actor DocumentRoom {
         } catch {
             return .refused(.malformedUpdate, "\(error)")
         }
-        guard let change = emitted else { return .acked(serverSeq: lastSeq) }
+        // An update whose dependencies have not arrived changes nothing visible
+        // yet but is held as pending: it must be stored (and relayed) all the
+        // same, or an ack would promise what a restart loses.
+        let change: [UInt8]
+        if let emitted { change = emitted } else if d.hasPending { change = update } else { return .acked(serverSeq: lastSeq) }
         let seq: Int
         do {
+            let started = ContinuousClock.now
             seq = try await store.append(documentID: documentID, update: update, userID: userID)
+            metrics.storeDone(since: started)
         } catch {
             // Memory now holds what the store does not: reload on next use.
-            doc = nil
+            if doc != nil {
+                accounting { doc = nil }
+                metrics.openDocuments.decrement()
+            }
             fullStateCache = nil
             return .refused(.storeUnavailable, "commit failed: \(error.message)")
         }
         lastSeq = max(lastSeq, seq)
+        accounting {
+            unflushed += 1
+            unflushedBytes += update.count
+        }
+        metrics.updatesCommitted.increment()
         for (id, send) in subscribers where id != connection { send(.update(change, serverSeq: seq)) }
         return .acked(serverSeq: seq)
     }
@@ -133,7 +196,17 @@ public actor DocumentRoom {
         let d = try await loaded()
         let through = lastSeq
         guard through > 0 else { return 0 }
-        try await store.compact(documentID: documentID, throughSeq: through, snapshot: d.encodeStateAsUpdate(since: [:]), stateVector: d.encodeStateVector())
+        let snapshot = d.encodeStateAsUpdate(since: [:]), sv = d.encodeStateVector()
+        let (count, bytes) = (unflushed, unflushedBytes)
+        let started = ContinuousClock.now
+        try await store.compact(documentID: documentID, throughSeq: through, snapshot: snapshot, stateVector: sv)
+        metrics.storeDone(since: started)
+        // Updates appended while the snapshot was written stay in the log.
+        accounting {
+            unflushed = max(0, unflushed - count)
+            unflushedBytes = max(0, unflushedBytes - bytes)
+            snapshotBytes = snapshot.count
+        }
         return through
     }
 }

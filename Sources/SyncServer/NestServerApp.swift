@@ -1,3 +1,4 @@
+import Prometheus
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -57,12 +58,18 @@ public enum NestServerApp {
         _ config: ServerConfiguration, store: any DocumentStore, verifier: TokenVerifier, logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
-        let registry = RoomRegistry(store: store)
+        let metrics = ServerMetrics()
+        let registry = RoomRegistry(store: store, metrics: metrics)
         let live = LiveConnections()
         let ids = Atomic<UInt64>(0)
 
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+        }
         router.get("/readyz") { _, _ -> Response in
             do {
                 _ = try await store.memberships(userID: "")
@@ -73,7 +80,9 @@ public enum NestServerApp {
         }
 
         let wsConfig = HTTP1WebSocketUpgradeChannel.Configuration(
-            ws: WebSocketServerConfiguration(maxFrameSize: config.maxMessageBytes, autoPing: .enabled(timePeriod: .seconds(30))))
+            // Frames up to twice the message limit are read so that an oversized message is answered with
+            // message_too_large (PROTOCOL.md section 2); larger ones end the connection (1009).
+            ws: WebSocketServerConfiguration(maxFrameSize: 2 * config.maxMessageBytes, autoPing: .enabled(timePeriod: .seconds(30))))
         let app = Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: wsConfig) { request, _, _ in
@@ -87,7 +96,10 @@ public enum NestServerApp {
                         var log = context.logger
                         log[metadataKey: "connection"] = "\(id)"
                         let connection = NestSyncConnection(
-                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, live: live, logger: log)
+                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, live: live,
+                            metrics: metrics, logger: log)
+                        metrics.nestConnections.increment()
+                        defer { metrics.nestConnections.decrement() }
                         try await connection.run(inbound: inbound, outbound: outbound)
                     }
                 }
@@ -129,18 +141,30 @@ public enum NestServerApp {
                         try await outbound.close(.unknown(1011), reason: "store unavailable")
                         return
                     }
+                    metrics.yjsConnections.increment()
+                    defer { metrics.yjsConnections.decrement() }
                     try await serveYjs(
                         id: id, documentID: documentID, workspace: workspace, user: user, role: role, token: token ?? "", verifier: verifier,
-                        registry: registry, live: live, config: config, inbound: inbound, outbound: outbound, logger: log)
+                        registry: registry, live: live, config: config, metrics: metrics, inbound: inbound, outbound: outbound, logger: log)
                 }
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
             logger: logger
         )
-        // The server, and a watcher that applies membership changes to live connections within a second.
+        // The server, a watcher that applies membership changes to live connections within a second,
+        // and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(2))
+                    let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
+                    if r.removedIdle + r.unloadedForBudget > 0 {
+                        logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
+                    }
+                }
+            }
             group.addTask {
                 while true {
                     try await Task.sleep(for: .milliseconds(500))
@@ -167,7 +191,7 @@ public enum NestServerApp {
     /// the token expires, or the peer floods.
     static func serveYjs(
         id: ConnectionID, documentID: String, workspace: String, user: String, role: Role, token: String, verifier: TokenVerifier,
-        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration,
+        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration, metrics: ServerMetrics,
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
     ) async throws {
         let room = await registry.room(documentID)
@@ -194,7 +218,10 @@ public enum NestServerApp {
         var closeReason: (UInt16, String)?
         // The writer drains the queue after the reader stops, before the close frame.
         async let drained: Void = {
-            for await message in stream { try? await outbound.write(.binary(ByteBuffer(bytes: message))) }
+            for await message in stream {
+                metrics.bytesOut.increment(by: Int64(message.count))
+                try? await outbound.write(.binary(ByteBuffer(bytes: message)))
+            }
         }()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -212,12 +239,16 @@ public enum NestServerApp {
                 group.addTask {
                     var violations = 0
                     var rate = RateWindow(limit: config.updatesPerSecond)
-                    for try await message in inbound.messages(maxSize: config.maxMessageBytes) {
+                    for try await message in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
                         guard case .binary(let buffer) = message else {
                             violations += 1
                             continue
                         }
-                        if !rate.admit() {
+                        metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+                        if buffer.readableBytes > config.maxMessageBytes {
+                            // y-websocket has no error message: refuse like a flood.
+                            violations += 1
+                        } else if !rate.admit() {
                             violations += 1
                         } else {
                             let (replies, violation) = await connection.handle(Array(buffer: buffer))

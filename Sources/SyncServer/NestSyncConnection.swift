@@ -1,3 +1,4 @@
+import Prometheus
 import Foundation
 import Logging
 import NIOCore
@@ -8,6 +9,20 @@ import SyncProtocol
 
 /// One device on `/v1/sync` speaking the Nest protocol (Protocol/PROTOCOL.md):
 /// hello/welcome, subscriptions over one connection, durable acks, catalog.
+/// The connection's outgoing messages: encoded for the writer, errors and
+/// refusals counted by code on the way.
+struct MessageQueue: Sendable {
+    let bytes: AsyncStream<[UInt8]>.Continuation
+    let metrics: ServerMetrics
+
+    func yield(_ message: NestMessage) {
+        metrics.sent(message)
+        bytes.yield(message.encoded())
+    }
+
+    func finish() { bytes.finish() }
+}
+
 struct NestSyncConnection {
     let id: ConnectionID
     let bearer: String?
@@ -16,6 +31,7 @@ struct NestSyncConnection {
     let verifier: TokenVerifier
     let config: ServerConfiguration
     let live: LiveConnections
+    let metrics: ServerMetrics
     let logger: Logger
 
     /// What the reader learned at hello, shared with the watchdog.
@@ -33,20 +49,25 @@ struct NestSyncConnection {
     }
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let (stream, queue) = AsyncStream<[UInt8]>.makeStream()
+        let (stream, bytesQueue) = AsyncStream<[UInt8]>.makeStream()
+        let metrics = self.metrics
+        let queue = MessageQueue(bytes: bytesQueue, metrics: metrics)
         let shared = Shared()
         var closing: ConnectionClosed?
         let (revocations, revoke) = AsyncStream<String>.makeStream()
         // The writer drains the queue even after the reader stopped, so that
         // an error message goes out before the close frame.
         async let drained: Void = {
-            for await message in stream { try? await outbound.write(.binary(ByteBuffer(bytes: message))) }
+            for await message in stream {
+                metrics.bytesOut.increment(by: Int64(message.count))
+                try? await outbound.write(.binary(ByteBuffer(bytes: message)))
+            }
         }()
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await lost in revocations {
-                        queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: "").encoded())
+                        queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: ""))
                         throw ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked")
                     }
                 }
@@ -56,11 +77,11 @@ struct NestSyncConnection {
                         try await Task.sleep(for: .milliseconds(250))
                         let session = shared.session.withLock { $0 }
                         if session == nil, Date().timeIntervalSince(shared.opened) > 10 {
-                            queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: "").encoded())
+                            queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
                             throw ConnectionClosed(code: CloseCode.badMessage, reason: "no hello")
                         }
                         if let exp = session?.expiry, exp < Date() {
-                            queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: "").encoded())
+                            queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: ""))
                             throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired")
                         }
                     }
@@ -70,32 +91,44 @@ struct NestSyncConnection {
                     var subscribed = Set<String>()
                     var rate = RateWindow(limit: config.updatesPerSecond)
                     defer { shared.subscriptions.withLock { $0 = subscribed } }
-                    for try await frame in inbound.messages(maxSize: config.maxMessageBytes) {
+                    for try await frame in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
                         guard case .binary(let buffer) = frame else {
-                            queue.yield(NestMessage.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: "").encoded())
+                            queue.yield(NestMessage.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: ""))
                             violations += 1
                             if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
                             continue
                         }
+                        metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
                         let message: NestMessage
                         do { message = try NestMessage(decoding: Array(buffer: buffer)) } catch {
-                            queue.yield(NestMessage.error(code: .badMessage, text: (error as? SyncProtocolError)?.message ?? "\(error)", documentID: "").encoded())
+                            queue.yield(NestMessage.error(code: .badMessage, text: (error as? SyncProtocolError)?.message ?? "\(error)", documentID: ""))
                             violations += 1
                             if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
+                            continue
+                        }
+                        if buffer.readableBytes > config.maxMessageBytes {
+                            let text = "message of \(buffer.readableBytes) bytes; the limit is \(config.maxMessageBytes)"
+                            if case .update(let doc, let seq, _) = message {
+                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .messageTooLarge, text: text))
+                            } else {
+                                queue.yield(NestMessage.error(code: .messageTooLarge, text: text, documentID: message.documentID ?? ""))
+                            }
+                            violations += 1
+                            if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many oversized messages") }
                             continue
                         }
                         if case .update(let doc, let seq, _) = message {
                             if !rate.admit() {
-                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second").encoded())
+                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second"))
                                 violations += 1
                                 if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }
                                 continue
                             }
                         }
-                        let ok = try await handle(message, shared: shared, subscribed: &subscribed, revoke: { revoke.yield($0) }) { queue.yield($0.encoded()) } events: { doc, event in
+                        let ok = try await handle(message, shared: shared, subscribed: &subscribed, revoke: { revoke.yield($0) }) { queue.yield($0) } events: { doc, event in
                             switch event {
-                            case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded())
-                            case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a).encoded())
+                            case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u))
+                            case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a))
                             }
                         }
                         violations = ok ? 0 : violations + 1
@@ -226,6 +259,7 @@ struct NestSyncConnection {
             }
             return true
         case .update(let doc, let seq, let update):
+            let received = ContinuousClock.now
             let role: Role
             switch access(doc) {
             case .granted(let r): role = r
@@ -236,6 +270,7 @@ struct NestSyncConnection {
             switch await registry.room(doc).apply(update, from: id, userID: session.userID, role: role) {
             case .acked(let serverSeq):
                 reply(.ack(documentID: doc, clientSeq: seq, serverSeq: serverSeq))
+                metrics.ackLatency.record(ContinuousClock.now - received)
                 return true
             case .refused(let code, let text):
                 reply(.refused(documentID: doc, clientSeq: seq, code: code, text: text))

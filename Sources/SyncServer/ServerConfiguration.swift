@@ -20,12 +20,18 @@ public struct ServerConfiguration: Sendable {
     /// Consecutive refused messages after which a flooding connection is closed. Default 100.
     public var maxViolations = 100
 
+    /// Seconds a document stays loaded after its last use with nobody subscribed. Default 60.
+    public var roomIdleSeconds = 60
+    /// Memory budget for loaded documents, in bytes; least recently used ones are unloaded above it. Default 256 MiB.
+    public var memoryBudgetBytes = 256 << 20
+
     public init() {}
 
     /// The configuration as printed at start: no secrets.
     public var summary: String {
         let store = databaseURL == nil ? "sqlite \(dataDirectory)/nest.sqlite" : "postgresql (DATABASE_URL set)"
         return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "NOT SET" : "HS256 secret set"), "
-            + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s"
+            + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
+            + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
     }
 }

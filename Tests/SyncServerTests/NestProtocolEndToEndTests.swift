@@ -253,4 +253,41 @@ struct NestProtocolEndToEndTests {
             try await c.outbound.close(.normalClosure, reason: nil)
         }
     }
+
+    @Test("an oversized message gets message_too_large and the connection stays usable; /metrics shows it")
+    func oversizedAndMetrics() async throws {
+        let server = try ServerProcess()
+        server.serveEnvironment = ["NEST_MAX_MESSAGE_BYTES": "2000"]
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let doc = Doc(clientID: 61)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        try doc.getText("t").insert(0, String(repeating: "x", count: 3_000))
+        try doc.getText("t").insert(0, "ok")
+        let (big, small) = (updates[0], updates[1])
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            try await c.send(.update(documentID: "w1/draft/big", clientSeq: 1, update: big))
+            let refused = try await c.next()
+            guard case .refused(let d, 1, .messageTooLarge, _)? = refused, d == "w1/draft/big" else {
+                Issue.record("expected message_too_large, got \(String(describing: refused))")
+                return
+            }
+            try await c.send(.update(documentID: "w1/draft/small", clientSeq: 2, update: small))
+            let ack = try await c.next()
+            guard case .ack(_, 2, _)? = ack else { Issue.record("expected an ack, got \(String(describing: ack))"); return }
+            try await c.send(.ping(nonce: 9))
+            #expect(try await c.next() == .pong(nonce: 9))
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+        let scrape = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(server.port)/metrics"], environment: nil)
+        #expect(scrape.status == 0, "\(scrape.err)")
+        for line in [#"nest_errors_total{code="message_too_large"} 1"#, "nest_updates_total 1", "nest_ack_latency_seconds_count 1", "nest_open_documents 1"] {
+            #expect(scrape.out.contains(line), "missing \(line) in \(scrape.out)")
+        }
+        #expect(scrape.out.contains("nest_bytes_in_total") && scrape.out.contains("nest_store_latency_seconds_bucket"))
+    }
 }
