@@ -1,4 +1,5 @@
 import Testing
+import Synchronization
 import Foundation
 import CRDT
 import HummingbirdWSClient
@@ -289,5 +290,53 @@ struct NestProtocolEndToEndTests {
             #expect(scrape.out.contains(line), "missing \(line) in \(scrape.out)")
         }
         #expect(scrape.out.contains("nest_bytes_in_total") && scrape.out.contains("nest_store_latency_seconds_bucket"))
+    }
+
+    @Test("SIGTERM with a client mid-stream: the server exits cleanly within seconds and keeps every acked update")
+    func gracefulShutdown() async throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        let pid = try #require(server.process?.processIdentifier)
+        let doc = Doc(clientID: 71)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        for i in 0..<200 { try doc.getText("t").insert(doc.getText("t").length, "<\(i)>") }
+        let toSend = updates
+        let acked = Mutex<[Int]>([])
+        let closeCode = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            for (i, u) in toSend.enumerated() { try await c.send(.update(documentID: "w1/draft/g", clientSeq: i, update: u)) }
+            var signalled = false
+            while let m = try await c.next() {
+                if case .ack(_, let seq, _) = m { acked.withLock { $0.append(seq) } }
+                if !signalled && acked.withLock({ $0.count }) >= 20 {
+                    signalled = true
+                    kill(pid, SIGTERM)
+                }
+            }
+        }
+        let deadline = Date().addingTimeInterval(15)
+        while server.process?.isRunning == true && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(server.process?.isRunning == false, "the server did not stop within 15 s of SIGTERM")
+        #expect(server.process?.terminationStatus == 0, "exit status \(String(describing: server.process?.terminationStatus))")
+        #expect(closeCode == nil || closeCode == 1001 || closeCode == 1000, "close code \(String(describing: closeCode))")
+        server.stop()
+        let ackedSeqs = acked.withLock { $0 }
+        #expect(ackedSeqs.count >= 20)
+        try server.start()
+        defer { server.stop() }
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            try await c.send(.subscribe([DocumentState(documentID: "w1/draft/g", stateVector: [0])]))
+            guard case .syncStep2(_, let state)? = try await c.next() else { Issue.record("no sync step 2"); return }
+            let restored = Doc(clientID: 9)
+            try restored.applyUpdate(state)
+            let text = restored.getText("t").toString()
+            for seq in ackedSeqs { #expect(text.contains("<\(seq)>"), "acked update \(seq) lost") }
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
     }
 }
