@@ -9,6 +9,8 @@ let usageText = """
                                          replay an editing trace and measure the CRDT engine
       client [--documents N] [--edits N] [--json]
                                          client core: edit latency, cold open, reconnect vs full re-sync
+      server [--clients K] [--seconds S] [--rate R] [--server nest|yws] [--json]
+                                         load: K y-websocket clients against nest-server and Debian's y-websocket server
       --help                             this text
       --version                          print the version
     """
@@ -21,6 +23,8 @@ case "trace":
     exit(TraceCommand.run(Array(arguments.dropFirst())))
 case "client":
     exit(await ClientBenchCommand.run(Array(arguments.dropFirst())))
+case "server":
+    exit(await ServerBenchCommand.run(Array(arguments.dropFirst())))
 case "--version":
     print("nest-bench 0.1.0")
 case "--help", "-h", "help":
