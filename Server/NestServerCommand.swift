@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on (env NEST_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port; 0 picks a free one (env NEST_PORT, default 8787).") var port: Int?
     @Option(help: "HS256 token secret (env NEST_JWT_SECRET).") var jwtSecret: String?
+    @Option(help: "JSON Web Key Set file with ES256/RS256 public keys (env NEST_JWKS_FILE).") var jwksFile: String?
     @Option(help: "Largest message in bytes (env NEST_MAX_MESSAGE_BYTES, default 8388608).") var maxMessageBytes: Int?
     @Option(help: "Updates per second per connection (env NEST_UPDATES_PER_SECOND, default 200).") var updatesPerSecond: Int?
     @Option(help: "Seconds an unused document stays loaded (env NEST_ROOM_IDLE_SECONDS, default 60).") var roomIdleSeconds: Int?
@@ -59,6 +60,7 @@ struct Serve: AsyncParsableCommand {
         config.host = host ?? env["NEST_HOST"] ?? config.host
         config.port = port ?? env["NEST_PORT"].flatMap(Int.init) ?? config.port
         config.jwtSecret = jwtSecret ?? env["NEST_JWT_SECRET"]
+        config.jwksFile = jwksFile ?? env["NEST_JWKS_FILE"]
         config.maxMessageBytes = maxMessageBytes ?? env["NEST_MAX_MESSAGE_BYTES"].flatMap(Int.init) ?? config.maxMessageBytes
         config.updatesPerSecond = updatesPerSecond ?? env["NEST_UPDATES_PER_SECOND"].flatMap(Int.init) ?? config.updatesPerSecond
         config.roomIdleSeconds = roomIdleSeconds ?? env["NEST_ROOM_IDLE_SECONDS"].flatMap(Int.init) ?? config.roomIdleSeconds

@@ -45,10 +45,17 @@ public enum NestServerApp {
 
     /// Runs until SIGTERM or SIGINT. `onListening` receives the bound port.
     public static func run(_ config: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        guard let secret = config.jwtSecret, !secret.isEmpty else {
-            throw ServerStartError(description: "no JWT secret: set NEST_JWT_SECRET or --jwt-secret")
+        var jwks: String?
+        if let path = config.jwksFile {
+            do { jwks = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ServerStartError(description: "cannot read the JWKS file \(path): \(error.localizedDescription)")
+            }
         }
-        let verifier = try await TokenVerifier(secret: secret)
+        let secret = config.jwtSecret.flatMap { $0.isEmpty ? nil : $0 }
+        guard secret != nil || jwks != nil else {
+            throw ServerStartError(description: "no token keys: set NEST_JWT_SECRET (HS256) or --jwt-secret, and/or NEST_JWKS_FILE (ES256/RS256) or --jwks-file")
+        }
+        let verifier = try await TokenVerifier(secret: secret, jwksJSON: jwks)
         try await withStore(config, logger: logger) { store in
             try await serve(config, store: store, verifier: verifier, logger: logger, onListening: onListening)
         }

@@ -9,8 +9,11 @@ public struct ServerConfiguration: Sendable {
     public var databaseURL: String?
     /// Folder of the embedded SQLite database. Default `./data`.
     public var dataDirectory = "./data"
-    /// Shared secret for HS256 tokens (as Supabase issues them). Required.
+    /// Shared secret for HS256 tokens (as Supabase issues them).
     public var jwtSecret: String?
+    /// Path of a JSON Web Key Set file with public keys for ES256/RS256 tokens (selected by `kid`).
+    /// At least one of this and ``jwtSecret`` is required.
+    public var jwksFile: String?
     /// Largest WebSocket message accepted, in bytes. Default 8 MiB.
     public var maxMessageBytes = 8 << 20
     /// Most documents one connection may subscribe to. Default 1,000.
@@ -30,7 +33,7 @@ public struct ServerConfiguration: Sendable {
     /// The configuration as printed at start: no secrets.
     public var summary: String {
         let store = databaseURL == nil ? "sqlite \(dataDirectory)/nest.sqlite" : "postgresql (DATABASE_URL set)"
-        return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "NOT SET" : "HS256 secret set"), "
+        return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "no HS256 secret" : "HS256 secret set")\(jwksFile.map { ", JWKS \($0)" } ?? ""), "
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
     }

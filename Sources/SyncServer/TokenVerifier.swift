@@ -17,21 +17,41 @@ public enum TokenProblem: Error, Sendable, Equatable {
     case missing, invalid, expired
 }
 
-/// Verifies and issues HS256 tokens with the server's shared secret.
-/// Anything not signed with that key (another key, `alg: none`, another
-/// algorithm) is refused.
+/// Verifies tokens: HS256 with the server's shared secret (as Supabase
+/// issues them) and, when a JWKS is configured, ES256/RS256 (and the other
+/// algorithms a JWK names) with the key its `kid` header selects. Anything
+/// else — another key, `alg: none`, an algorithm that does not match the
+/// key — is refused. Issues HS256 tokens for development and tests.
 public actor TokenVerifier {
     private let keys = JWTKeyCollection()
+    private let canIssue: Bool
 
     /// Smallest accepted secret: HS256 keys shorter than the hash are weak.
     public static let minimumSecretBytes = 32
 
     /// Fails for a secret shorter than ``minimumSecretBytes`` bytes.
     public init(secret: String) async throws(ServerStartError) {
-        guard secret.utf8.count >= Self.minimumSecretBytes else {
-            throw ServerStartError(description: "the JWT secret must be at least \(Self.minimumSecretBytes) bytes (it has \(secret.utf8.count))")
+        try await self.init(secret: secret, jwksJSON: nil)
+    }
+
+    /// Accepts tokens signed with `secret` (HS256) and with the keys of the
+    /// JSON Web Key Set `jwksJSON`; at least one must be given.
+    public init(secret: String?, jwksJSON: String?) async throws(ServerStartError) {
+        guard secret != nil || jwksJSON != nil else {
+            throw ServerStartError(description: "no token keys: set NEST_JWT_SECRET (HS256) and/or NEST_JWKS_FILE (ES256/RS256)")
         }
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        if let secret {
+            guard secret.utf8.count >= Self.minimumSecretBytes else {
+                throw ServerStartError(description: "the JWT secret must be at least \(Self.minimumSecretBytes) bytes (it has \(secret.utf8.count))")
+            }
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        }
+        canIssue = secret != nil
+        if let jwksJSON {
+            do { try await keys.add(jwksJSON: jwksJSON) } catch {
+                throw ServerStartError(description: "the JWKS is not a valid JSON Web Key Set: \(error)")
+            }
+        }
     }
 
     /// The user a valid token names.
@@ -54,6 +74,7 @@ public actor TokenVerifier {
 
     /// Issues a token for `user` valid for `ttl` seconds (development and tests).
     public func issue(user: String, ttl: TimeInterval) async throws -> String {
+        guard canIssue else { throw ServerStartError(description: "issuing tokens needs NEST_JWT_SECRET") }
         let now = Date()
         return try await keys.sign(NestClaims(sub: .init(value: user), exp: .init(value: now.addingTimeInterval(ttl)), iat: .init(value: now)))
     }

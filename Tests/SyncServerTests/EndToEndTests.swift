@@ -74,4 +74,21 @@ struct EndToEndTests {
         let text = try server.peers(["read", "w1/draft/durable", alice])["text"] as? String ?? ""
         for round in 0..<3 { #expect(text.contains("[\(round)]"), "round \(round) lost: \(text)") }
     }
+
+    @Test("a server with a JWKS file accepts ES256 and RS256 tokens from the identity provider and refuses foreign ones")
+    func jwksTokens() async throws {
+        let provider = try await ProviderKeys.make()
+        let server = try ServerProcess()
+        let jwksPath = server.dataDir + "/jwks.json"
+        try provider.jwks.write(toFile: jwksPath, atomically: true, encoding: .utf8)
+        server.serveEnvironment["NEST_JWKS_FILE"] = jwksPath
+        for user in ["erin", "rob"] { _ = try server.admin(["members", "add", "--workspace", "w1", "--user", user, "--role", "editor"]) }
+        try server.start()
+        defer { server.stop() }
+        let ec = try await provider.token("erin", kid: "ec-1"), rsa = try await provider.token("rob", kid: "rsa-1")
+        #expect(try server.peers(["write", "w1/draft/jwks", ec, "ec "])["text"] as? String == "ec ")
+        #expect(try server.peers(["write", "w1/draft/jwks", rsa, "rsa"])["text"] as? String == "ec rsa")
+        let foreign = try await ProviderKeys.make().token("erin", kid: "ec-1")
+        #expect(try server.peers(["close-code", "w1/draft/jwks", foreign])["code"] as? Int == 4401)
+    }
 }
