@@ -16,21 +16,30 @@ public final class ServerMetrics: Sendable {
     let ackLatency: DurationHistogram
     let storeLatency: DurationHistogram
     let roomsUnloaded: Counter
+    /// Errors and refusals sent, by protocol code (every code made up front, so scrapes show zeros).
+    let errors: [Int: Counter]
 
     public init() {
-        let connections = "nest_connections"
-        nestConnections = registry.makeGauge(name: connections, labels: [("endpoint", "sync")], help: "Open WebSocket connections")
-        yjsConnections = registry.makeGauge(name: connections, labels: [("endpoint", "yjs")], help: "Open WebSocket connections")
-        openDocuments = registry.makeGauge(name: "nest_open_documents", help: "Documents loaded in memory")
-        residentBytes = registry.makeGauge(name: "nest_resident_bytes", help: "Estimated bytes of the loaded documents (their stored updates)")
-        updatesCommitted = registry.makeCounter(name: "nest_updates_total", help: "Updates committed to the store")
-        bytesIn = registry.makeCounter(name: "nest_bytes_in_total", help: "WebSocket payload bytes received")
-        bytesOut = registry.makeCounter(name: "nest_bytes_out_total", help: "WebSocket payload bytes sent")
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "nest", metricName: metric, unitName: unit, helpText: help)
+        }
+        let connections = name("connections", "", "Open WebSocket connections")
+        nestConnections = registry.makeGauge(descriptor: connections, labels: [("endpoint", "sync")])
+        yjsConnections = registry.makeGauge(descriptor: connections, labels: [("endpoint", "yjs")])
+        openDocuments = registry.makeGauge(descriptor: name("open_documents", "", "Documents loaded in memory"))
+        residentBytes = registry.makeGauge(descriptor: name("resident", "bytes", "Estimated bytes of the loaded documents (their stored state)"))
+        updatesCommitted = registry.makeCounter(descriptor: name("updates", "total", "Updates committed to the store"))
+        bytesIn = registry.makeCounter(descriptor: name("bytes_in", "total", "WebSocket payload bytes received"))
+        bytesOut = registry.makeCounter(descriptor: name("bytes_out", "total", "WebSocket payload bytes sent"))
         let buckets: [Duration] = [.microseconds(250), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                                    .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5)]
-        ackLatency = registry.makeDurationHistogram(name: "nest_ack_latency_seconds", buckets: buckets, help: "From receiving an update to sending its ack")
-        storeLatency = registry.makeDurationHistogram(name: "nest_store_latency_seconds", buckets: buckets, help: "Store operations (load, append, compact)")
-        roomsUnloaded = registry.makeCounter(name: "nest_rooms_unloaded_total", help: "Documents unloaded (idle or over the memory budget)")
+        ackLatency = registry.makeDurationHistogram(descriptor: name("ack_latency", "seconds", "From receiving an update to sending its ack"), buckets: buckets)
+        storeLatency = registry.makeDurationHistogram(descriptor: name("store_latency", "seconds", "Store operations (load, append, compact)"), buckets: buckets)
+        roomsUnloaded = registry.makeCounter(descriptor: name("rooms_unloaded", "total", "Documents unloaded (idle or over the memory budget)"))
+        let errorsName = name("errors", "total", "Errors and refusals sent, by code")
+        var byCode: [Int: Counter] = [:]
+        for raw in 1...14 { byCode[raw] = registry.makeCounter(descriptor: errorsName, labels: [("code", ErrorCode(rawValue: raw).name)]) }
+        errors = byCode
     }
 
     /// The metrics in Prometheus text exposition format.
@@ -40,7 +49,7 @@ public final class ServerMetrics: Sendable {
     func sent(_ message: NestMessage) {
         switch message {
         case .error(let code, _, _), .refused(_, _, let code, _):
-            registry.makeCounter(name: "nest_errors_total", labels: [("code", code.name)], help: "Errors and refusals sent, by code").increment()
+            errors[code.rawValue]?.increment()
         default:
             break
         }
