@@ -7,126 +7,201 @@ import NIOWebSocket
 import SyncProtocol
 import Synchronization
 
-/// `nest-bench server`: K WebSocket clients on loopback, in pairs on K/2
-/// documents; one of each pair writes at a fixed rate, the other measures how
-/// long each update takes to reach it. Run against `nest-server` (release
-/// build beside this binary; every update committed to SQLite before it is
-/// relayed) and, in the same run, against Debian's y-websocket reference
-/// server (in memory, no persistence), both over the y-websocket protocol.
+/// `nest-bench server`: load on loopback over the y-websocket protocol, run
+/// against `nest-server` (release build beside this binary; every update is
+/// committed to SQLite before it is relayed) and, in the same run, against
+/// Debian's y-websocket reference server (in memory, no persistence):
+///
+/// - rooms × clients per room, every client writing at a fixed rate: fan-out
+///   latency p50/p99 (send → each other member receives), deliveries/s, and
+///   server CPU per delivery;
+/// - `--idle N` connections held open during the load: server RSS per connection;
+/// - `--join N`: N clients joining one large document at once: time until all are synced.
 enum ServerBenchCommand {
+    struct Options {
+        var rooms = 100, perRoom = 2, seconds = 10.0, rate = 5.0, idle = 0, join = 0, joinKB = 2_048
+        var json = false
+        var only: String?
+    }
+
     struct Outcome: Encodable {
         var server: String
-        var clients: Int
-        var sent: Int
-        var delivered: Int
-        var updates_per_second: Double
-        var latency_p50_ms: Double
-        var latency_p99_ms: Double
-        var server_rss_mb: Double
+        var rooms: Int
+        var clients_per_room: Int
+        var updates_sent: Int
+        var deliveries: Int
+        var expected_deliveries: Int
+        var deliveries_per_second: Double
+        var fanout_p50_ms: Double
+        var fanout_p99_ms: Double
         var server_cpu_seconds: Double
+        var cpu_microseconds_per_delivery: Double
+        var server_rss_mb: Double
+        var idle_connections: Int
+        var rss_kb_per_idle_connection: Double
+        var join_clients: Int
+        var join_seconds: Double
         var failed_connections: Int
     }
 
     static func run(_ argv: [String]) async -> Int32 {
-        var clients = 200, seconds = 10.0, rate = 5.0, json = false, only: String?
+        var o = Options()
         var i = 0
         func value() -> String? { i += 1; return i < argv.count ? argv[i] : nil }
         while i < argv.count {
             switch argv[i] {
-            case "--clients": clients = value().flatMap(Int.init) ?? clients
-            case "--seconds": seconds = value().flatMap(Double.init) ?? seconds
-            case "--rate": rate = value().flatMap(Double.init) ?? rate
-            case "--server": only = value()
-            case "--json": json = true
+            case "--rooms": o.rooms = value().flatMap(Int.init) ?? o.rooms
+            case "--per-room": o.perRoom = max(2, value().flatMap(Int.init) ?? o.perRoom)
+            case "--clients": o.rooms = max(1, (value().flatMap(Int.init) ?? 200) / o.perRoom)
+            case "--seconds": o.seconds = value().flatMap(Double.init) ?? o.seconds
+            case "--rate": o.rate = value().flatMap(Double.init) ?? o.rate
+            case "--idle": o.idle = value().flatMap(Int.init) ?? 0
+            case "--join": o.join = value().flatMap(Int.init) ?? 0
+            case "--join-kb": o.joinKB = value().flatMap(Int.init) ?? o.joinKB
+            case "--server": o.only = value()
+            case "--json": o.json = true
             default:
-                FileHandle.standardError.write(Data("usage: nest-bench server [--clients K] [--seconds S] [--rate R per writer] [--server nest|yws] [--json]\n".utf8))
+                FileHandle.standardError.write(Data("""
+                    usage: nest-bench server [--rooms R] [--per-room P | --clients K] [--rate UPDATES/S PER CLIENT] [--seconds S]
+                                             [--idle N] [--join N] [--join-kb KB] [--server nest|yws] [--json]
+
+                    """.utf8))
                 return 2
             }
             i += 1
         }
-        clients = max(2, clients - clients % 2)
         var outcomes: [Outcome] = []
         do {
-            if only != "yws" {
+            if o.only != "yws" {
                 let s = try NestServerUnderTest.start()
                 defer { s.stop() }
-                FileHandle.standardError.write(Data("nest-server: \(clients) clients for \(Int(seconds)) s…\n".utf8))
-                outcomes.append(try await drive(name: "nest-server", pid: s.pid, clients: clients, seconds: seconds, rate: rate) { doc in
+                outcomes.append(try await measure("nest-server", pid: s.pid, o) { doc in
                     "ws://127.0.0.1:\(s.port)/v1/yjs/w1/draft/\(doc)?token=\(s.token)"
                 })
             }
-            if only != "nest" {
+            if o.only != "nest" {
                 let s = try YWebSocketServerUnderTest.start()
                 defer { s.stop() }
-                FileHandle.standardError.write(Data("y-websocket server: \(clients) clients for \(Int(seconds)) s…\n".utf8))
-                outcomes.append(try await drive(name: "y-websocket-server", pid: s.pid, clients: clients, seconds: seconds, rate: rate) { doc in
-                    "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)"
-                })
+                outcomes.append(try await measure("y-websocket-server", pid: s.pid, o) { doc in "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)" })
             }
         } catch {
             FileHandle.standardError.write(Data("nest-bench server: \(error)\n".utf8))
             return 1
         }
-        if json {
+        if o.json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys]
             if let d = try? e.encode(outcomes) { print(String(decoding: d, as: UTF8.self)) }
-        } else {
-            for o in outcomes {
-                print(String(format: "%-19@ %d clients: %d/%d updates delivered, %.0f updates/s, latency p50 %.2f ms p99 %.2f ms, server RSS %.1f MB, CPU %.2f s%@",
-                             o.server, o.clients, o.delivered, o.sent, o.updates_per_second, o.latency_p50_ms, o.latency_p99_ms, o.server_rss_mb,
-                             o.server_cpu_seconds, o.failed_connections > 0 ? ", \(o.failed_connections) connections failed" : ""))
-            }
-            if outcomes.count == 2 {
-                let (n, y) = (outcomes[0], outcomes[1])
-                print(String(format: "ratios nest/y-websocket: throughput %.2f, p50 %.2f, p99 %.2f, RSS %.2f, CPU %.2f",
-                             n.updates_per_second / max(y.updates_per_second, 0.001), n.latency_p50_ms / max(y.latency_p50_ms, 0.001),
-                             n.latency_p99_ms / max(y.latency_p99_ms, 0.001), n.server_rss_mb / max(y.server_rss_mb, 0.001),
-                             n.server_cpu_seconds / max(y.server_cpu_seconds, 0.001)))
-            }
+            return 0
+        }
+        for r in outcomes {
+            print(String(format: "%@: %d rooms × %d clients at %.0f/s each: %d updates, %d/%d deliveries (%.0f/s), fan-out p50 %.2f ms p99 %.2f ms, "
+                         + "server CPU %.2f s (%.1f µs per delivery), RSS %.1f MB",
+                         r.server, r.rooms, r.clients_per_room, o.rate, r.updates_sent, r.deliveries, r.expected_deliveries, r.deliveries_per_second,
+                         r.fanout_p50_ms, r.fanout_p99_ms, r.server_cpu_seconds, r.cpu_microseconds_per_delivery, r.server_rss_mb))
+            if r.idle_connections > 0 { print(String(format: "    %d idle connections: %.1f KB RSS each", r.idle_connections, r.rss_kb_per_idle_connection)) }
+            if r.join_clients > 0 { print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s", r.join_clients, o.joinKB, r.join_seconds)) }
+            if r.failed_connections > 0 { print("    \(r.failed_connections) connections failed") }
+        }
+        if outcomes.count == 2 {
+            let (n, y) = (outcomes[0], outcomes[1])
+            func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f", a / b) : "-" }
+            print("ratios nest-server / y-websocket-server: fan-out p50 \(ratio(n.fanout_p50_ms, y.fanout_p50_ms)), p99 \(ratio(n.fanout_p99_ms, y.fanout_p99_ms)), "
+                  + "CPU per delivery \(ratio(n.cpu_microseconds_per_delivery, y.cpu_microseconds_per_delivery)), RSS \(ratio(n.server_rss_mb, y.server_rss_mb))"
+                  + (n.idle_connections > 0 ? ", RSS per idle connection \(ratio(n.rss_kb_per_idle_connection, y.rss_kb_per_idle_connection))" : "")
+                  + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds))" : ""))
         }
         return 0
     }
 
-    /// Send times of every update, keyed by document and sequence number.
+    /// Send times by document, writer and sequence number, and what arrived.
     final class Ledger: Sendable {
         let sent = Mutex<[String: ContinuousClock.Instant]>([:])
         let latencies = Mutex<[Double]>([])
         let failures = Atomic<Int>(0)
+        let updates = Atomic<Int>(0)
+        let idleReady = Atomic<Int>(0)
     }
 
-    static func drive(name: String, pid: Int32, clients: Int, seconds: Double, rate: Double, url: @escaping @Sendable (String) -> String) async throws -> Outcome {
-        let ledger = Ledger()
-        let cpuBefore = ProcessStats.cpuSeconds(pid)
-        let start = ContinuousClock.now
-        let end = start + .seconds(seconds)
+    static func millis(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+
+    static func measure(_ name: String, pid: Int32, _ o: Options, url: @escaping @Sendable (String) -> String) async throws -> Outcome {
+        FileHandle.standardError.write(Data("\(name): \(o.rooms) rooms × \(o.perRoom) clients for \(Int(o.seconds)) s…\n".utf8))
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
         let log = logger
+        var out = Outcome(server: name, rooms: o.rooms, clients_per_room: o.perRoom, updates_sent: 0, deliveries: 0, expected_deliveries: 0,
+                          deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0,
+                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, failed_connections: 0)
+        let ledger = Ledger()
+        // Idle connections, held open until the load is over.
+        let (idleStream, idleRelease) = AsyncStream<Void>.makeStream()
+        let rssBefore = ProcessStats.rssMB(pid)
+        let idleTask = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for c in 0..<o.idle {
+                    group.addTask {
+                        do {
+                            try await WebSocketClient.connect(url: url("idle\(c)"), logger: log) { inbound, outbound, _ in
+                                try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
+                                var it = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                                _ = try await it.next()
+                                ledger.idleReady.add(1, ordering: .relaxed)
+                                for await _ in idleStream {}
+                                try await outbound.close(.normalClosure, reason: nil)
+                            }
+                        } catch {
+                            ledger.failures.add(1, ordering: .relaxed)
+                            ledger.idleReady.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+        }
+        if o.idle > 0 {
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ledger.idleReady.load(ordering: .relaxed) < o.idle && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            try await Task.sleep(for: .seconds(1))
+            out.idle_connections = o.idle
+            out.rss_kb_per_idle_connection = (ProcessStats.rssMB(pid) - rssBefore) * 1024 / Double(o.idle)
+        }
+
+        let cpuBefore = ProcessStats.cpuSeconds(pid)
+        let start = ContinuousClock.now
+        let end = start + .seconds(o.seconds)
+        let period = Duration.milliseconds(Int(1000 / max(o.rate, 0.1)))
         await withTaskGroup(of: Void.self) { group in
-            for c in 0..<clients {
+            for c in 0..<(o.rooms * o.perRoom) {
                 group.addTask {
-                    let doc = "b\(c / 2)"
-                    let writer = c % 2 == 0
+                    let doc = "room\(c / o.perRoom)"
                     do {
                         try await WebSocketClient.connect(url: url(doc), logger: log) { inbound, outbound, _ in
-                            let local = Doc(clientID: 1_000 + c)
+                            let local = Doc(clientID: 1_000_000 + c)
+                            local.getMap("bench").observe { event in
+                                let now = ContinuousClock.now
+                                for key in event.keysChanged where key != "w\(c)" {
+                                    guard case .integer(let seq)? = local.getMap("bench").get(key) as YAny?,
+                                          let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) else { continue }
+                                    ledger.latencies.withLock { $0.append(millis(now - t)) }
+                                }
+                            }
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
                             try await withThrowingTaskGroup(of: Void.self) { inner in
                                 inner.addTask {
-                                    if writer {
-                                        let author = Doc(clientID: 5_000 + c)
-                                        var pending: [UInt8] = []
-                                        author.onUpdate { u, _ in pending = u }
-                                        var seq = 0
-                                        try await Task.sleep(for: .milliseconds(Int.random(in: 0..<max(1, Int(1000 / rate)))))
-                                        while ContinuousClock.now < end {
-                                            seq += 1
-                                            try author.getMap("bench").set("seq", .integer(Int64(seq)))
-                                            ledger.sent.withLock { $0["\(doc)#\(seq)"] = ContinuousClock.now }
-                                            try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(pending).encoded())))
-                                            try await Task.sleep(for: .milliseconds(Int(1000 / rate)))
-                                        }
+                                    let author = Doc(clientID: 2_000_000 + c)
+                                    var pending: [UInt8] = []
+                                    author.onUpdate { u, _ in pending = u }
+                                    var seq = 0
+                                    try await Task.sleep(for: .milliseconds(Int.random(in: 0..<max(1, Int(1000 / max(o.rate, 0.1))))))
+                                    var next = ContinuousClock.now
+                                    while ContinuousClock.now < end {
+                                        seq += 1
+                                        try author.getMap("bench").set("w\(c)", .integer(Int64(seq)))
+                                        ledger.sent.withLock { $0["\(doc)#w\(c)#\(seq)"] = ContinuousClock.now }
+                                        ledger.updates.add(1, ordering: .relaxed)
+                                        try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(pending).encoded())))
+                                        next += period
+                                        try await Task.sleep(until: next)
                                     }
                                     // Let the last updates arrive, then close, which ends the reader below.
                                     try await Task.sleep(until: end + .milliseconds(1500))
@@ -134,16 +209,9 @@ enum ServerBenchCommand {
                                 }
                                 for try await frame in inbound.messages(maxSize: 1 << 24) {
                                     guard case .binary(let b) = frame else { continue }
-                                    let m = try YWebSocketMessage(decoding: Array(buffer: b))
-                                    switch m {
+                                    switch try YWebSocketMessage(decoding: Array(buffer: b)) {
                                     case .update(let u), .syncStep2(let u):
-                                        guard !writer else { continue }
                                         try local.applyUpdate(u)
-                                        if case .integer(let s)? = local.getMap("bench").get("seq") as YAny?,
-                                           let t = ledger.sent.withLock({ $0.removeValue(forKey: "\(doc)#\(s)") }) {
-                                            let d = ContinuousClock.now - t
-                                            ledger.latencies.withLock { $0.append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
-                                        }
                                     case .syncStep1:
                                         try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep2(update: local.encodeStateAsUpdate(since: [:])).encoded())))
                                     default: break
@@ -158,16 +226,68 @@ enum ServerBenchCommand {
                 }
             }
         }
-        let elapsed = ContinuousClock.now - start
+        let elapsed = millis(ContinuousClock.now - start) / 1000
+        out.server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpuBefore
+        out.server_rss_mb = ProcessStats.rssMB(pid)
         let lat = ledger.latencies.withLock { $0 }.sorted()
-        let undelivered = ledger.sent.withLock { $0.count }
         func pct(_ p: Double) -> Double { lat.isEmpty ? 0 : lat[min(lat.count - 1, Int(Double(lat.count) * p))] }
-        return Outcome(
-            server: name, clients: clients, sent: lat.count + undelivered, delivered: lat.count,
-            updates_per_second: Double(lat.count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
-            latency_p50_ms: pct(0.5), latency_p99_ms: pct(0.99), server_rss_mb: ProcessStats.rssMB(pid),
-            server_cpu_seconds: ProcessStats.cpuSeconds(pid) - cpuBefore, failed_connections: ledger.failures.load(ordering: .relaxed)
-        )
+        out.updates_sent = ledger.updates.load(ordering: .relaxed)
+        out.deliveries = lat.count
+        out.expected_deliveries = out.updates_sent * (o.perRoom - 1)
+        out.deliveries_per_second = Double(lat.count) / max(elapsed, 0.001)
+        out.fanout_p50_ms = pct(0.5)
+        out.fanout_p99_ms = pct(0.99)
+        out.cpu_microseconds_per_delivery = lat.isEmpty ? 0 : out.server_cpu_seconds * 1e6 / Double(lat.count)
+        idleRelease.finish()
+        await idleTask.value
+
+        if o.join > 0 {
+            out.join_clients = o.join
+            out.join_seconds = try await joinStorm(url: url, clients: o.join, kilobytes: o.joinKB, log: log, ledger: ledger)
+        }
+        out.failed_connections = ledger.failures.load(ordering: .relaxed)
+        return out
+    }
+
+    /// Fills one document with about `kilobytes` of text, then connects
+    /// `clients` at once; returns the seconds until every one has the whole document.
+    static func joinStorm(url: @escaping @Sendable (String) -> String, clients: Int, kilobytes: Int, log: Logger, ledger: Ledger) async throws -> Double {
+        let author = Doc(clientID: 3_000_000)
+        var updates: [[UInt8]] = []
+        author.onUpdate { u, _ in updates.append(u) }
+        let chunk = String(repeating: "Spring colours for everyone. ", count: 35)
+        while author.getText("body").length < kilobytes * 1024 { try author.getText("body").insert(author.getText("body").length, chunk) }
+        let full = try Updates.merge(updates)
+        let expected = author.getText("body").length
+        // The author writes the document, then leaves; a closing race after the write is harmless.
+        _ = try? await WebSocketClient.connect(url: url("big"), configuration: .init(maxFrameSize: 1 << 26), logger: log) { _, outbound, _ in
+            try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(full).encoded())))
+            try await Task.sleep(for: .seconds(2))
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<clients {
+                group.addTask {
+                    do {
+                        try await WebSocketClient.connect(url: url("big"), configuration: .init(maxFrameSize: 1 << 26), logger: log) { inbound, outbound, _ in
+                            let local = Doc(clientID: 4_000_000 + c)
+                            try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
+                            for try await frame in inbound.messages(maxSize: 1 << 26) {
+                                guard case .binary(let b) = frame else { continue }
+                                if case .syncStep2(let u) = try YWebSocketMessage(decoding: Array(buffer: b)) { try local.applyUpdate(u) }
+                                if local.getText("body").length >= expected { break }
+                            }
+                            if local.getText("body").length < expected { ledger.failures.add(1, ordering: .relaxed) }
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                    } catch {
+                        ledger.failures.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        return millis(ContinuousClock.now - start) / 1000
     }
 }
 
