@@ -22,6 +22,9 @@ enum ServerBenchCommand {
         var rooms = 100, perRoom = 2, seconds = 10.0, rate = 5.0, idle = 0, join = 0, joinKB = 2_048
         var json = false
         var only: String?
+        /// `nest`: load over the Nest protocol (acks), nest-server only.
+        var proto = "yjs"
+        var killRounds = 0
     }
 
     struct Outcome: Encodable {
@@ -59,17 +62,22 @@ enum ServerBenchCommand {
             case "--join": o.join = value().flatMap(Int.init) ?? 0
             case "--join-kb": o.joinKB = value().flatMap(Int.init) ?? o.joinKB
             case "--server": o.only = value()
+            case "--protocol": o.proto = value() ?? o.proto
+            case "--kill": o.killRounds = value().flatMap(Int.init) ?? 0
             case "--json": o.json = true
             default:
                 FileHandle.standardError.write(Data("""
                     usage: nest-bench server [--rooms R] [--per-room P | --clients K] [--rate UPDATES/S PER CLIENT] [--seconds S]
                                              [--idle N] [--join N] [--join-kb KB] [--server nest|yws] [--json]
+                           nest-bench server --protocol nest [--rooms R] [--per-room P] [--rate R] [--seconds S] [--kill ROUNDS]
+                    (NEST_BENCH_DATABASE_URL runs nest-server on PostgreSQL)
 
                     """.utf8))
                 return 2
             }
             i += 1
         }
+        if o.proto == "nest" { return await runNestProtocol(o) }
         var outcomes: [Outcome] = []
         do {
             if o.only != "yws" {
@@ -112,6 +120,37 @@ enum ServerBenchCommand {
                   + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds))" : ""))
         }
         return 0
+    }
+
+    /// `--protocol nest`: acked load on nest-server, then optional kill -9 rounds.
+    static func runNestProtocol(_ o: Options) async -> Int32 {
+        do {
+            let server = try NestServerUnderTest.start()
+            defer { server.stop() }
+            FileHandle.standardError.write(Data("nest-server /v1/sync: \(o.rooms) rooms × \(o.perRoom) clients at \(o.rate)/s each for \(Int(o.seconds)) s…\n".utf8))
+            let r = await NestProtocolLoad.measure(server, rooms: o.rooms, perRoom: o.perRoom, rate: o.rate, seconds: o.seconds)
+            var killed: (acked: Int, missing: Int)?
+            if o.killRounds > 0 {
+                killed = try await NestProtocolLoad.killRounds(server, rounds: o.killRounds, rooms: min(o.rooms, 50), perRoom: o.perRoom, rate: o.rate)
+            }
+            if o.json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                print(String(decoding: try e.encode(r), as: UTF8.self))
+            } else {
+                print(String(format: "nest-server /v1/sync %d rooms × %d clients: %d updates acked (%.0f/s), ack p50 %.2f ms p99 %.2f ms, fan-out p50 %.2f ms p99 %.2f ms, server CPU %.2f s%@",
+                             r.rooms, r.clients_per_room, r.updates_acked, r.acks_per_second, r.ack_p50_ms, r.ack_p99_ms, r.fanout_p50_ms, r.fanout_p99_ms,
+                             r.server_cpu_seconds, r.failed_connections > 0 ? ", \(r.failed_connections) connections failed" : ""))
+            }
+            if let killed {
+                print("kill -9 under load, \(o.killRounds) rounds: \(killed.acked) updates acked, \(killed.missing) missing after restart")
+                if killed.missing > 0 { return 1 }
+            }
+            return 0
+        } catch {
+            FileHandle.standardError.write(Data("nest-bench server: \(error)\n".utf8))
+            return 1
+        }
     }
 
     /// Send times by document, writer and sequence number, and what arrived.
@@ -310,14 +349,25 @@ enum ProcessStats {
     }
 }
 
-/// A `nest-server` release binary on a free port with a fresh SQLite file.
-struct NestServerUnderTest {
-    let process: Process
-    let port: Int
-    let token: String
+/// A `nest-server` release binary on a free port with a fresh SQLite file
+/// (or the PostgreSQL database in `NEST_BENCH_DATABASE_URL`).
+final class NestServerUnderTest: @unchecked Sendable {
+    let bin: String
     let dir: String
-    var pid: Int32 { process.processIdentifier }
+    let env: [String: String]
+    let token: String
+    private(set) var process: Process?
+    private(set) var port = 0
+    var pid: Int32 { process?.processIdentifier ?? 0 }
 
+    private init(bin: String, dir: String, env: [String: String], token: String) {
+        self.bin = bin
+        self.dir = dir
+        self.env = env
+        self.token = token
+    }
+
+    /// Prepares a data directory and a token, and starts the server.
     static func start() throws -> NestServerUnderTest {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nest-server").path
         guard FileManager.default.isExecutableFile(atPath: bin) else {
@@ -329,30 +379,48 @@ struct NestServerUnderTest {
         env["NEST_JWT_SECRET"] = "bench-secret-0123456789abcdef0123456789"
         env["NEST_UPDATES_PER_SECOND"] = "100000"
         env["NEST_LOG_LEVEL"] = "error"
+        env["DATABASE_URL"] = env["NEST_BENCH_DATABASE_URL"]
         let issue = Process()
         issue.executableURL = URL(fileURLWithPath: bin)
-        issue.arguments = ["token", "issue", "--user", "bench", "--workspace", "w1", "--role", "editor", "--ttl", "1h"]
+        issue.arguments = ["token", "issue", "--user", "bench", "--workspace", "w1", "--role", "editor", "--ttl", "2h"]
         issue.environment = env
         let tokenPipe = Pipe()
         issue.standardOutput = tokenPipe
         try issue.run()
         let token = String(decoding: tokenPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         issue.waitUntilExit()
+        guard issue.terminationStatus == 0 else { throw BenchError("nest-server token issue failed") }
+        let server = NestServerUnderTest(bin: bin, dir: dir, env: env, token: token)
+        try server.launch(port: 0)
+        return server
+    }
+
+    /// Starts `serve` on `port` (0: a free one) over the same data.
+    func launch(port requested: Int) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["serve", "--port", "0"]
+        p.arguments = ["serve", "--port", String(requested)]
         p.environment = env
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
-        return NestServerUnderTest(process: p, port: port, token: token, dir: dir)
+        process = p
+        port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
+    }
+
+    /// SIGKILL: nothing is flushed.
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
     }
 
     func stop() {
-        process.terminate()
-        process.waitUntilExit()
+        process?.terminate()
+        process?.waitUntilExit()
+        process = nil
         try? FileManager.default.removeItem(atPath: dir)
     }
 }

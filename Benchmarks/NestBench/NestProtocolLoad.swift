@@ -1,0 +1,197 @@
+import CRDT
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+import SyncProtocol
+import Synchronization
+
+/// Load on `nest-server` over its own protocol (`/v1/sync`), where every
+/// update is acknowledged after its commit: ack latency, fan-out latency, and
+/// kill -9 rounds that count acknowledged updates missing after a restart.
+enum NestProtocolLoad {
+    struct Outcome: Encodable {
+        var rooms: Int
+        var clients_per_room: Int
+        var updates_acked: Int
+        var acks_per_second: Double
+        var ack_p50_ms: Double
+        var ack_p99_ms: Double
+        var fanout_p50_ms: Double
+        var fanout_p99_ms: Double
+        var server_cpu_seconds: Double
+        var failed_connections: Int
+    }
+
+    /// What every client of a run shares.
+    final class Ledger: Sendable {
+        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
+        let ackLatencies = Mutex<[Double]>([])
+        let fanout = Mutex<[Double]>([])
+        /// Acknowledged (document, writer key, value) triples, for the kill -9 check.
+        let acked = Mutex<[(String, String, Int)]>([])
+        let failures = Atomic<Int>(0)
+    }
+
+    static func percentile(_ xs: [Double], _ p: Double) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : s[min(s.count - 1, Int(Double(s.count) * p))]
+    }
+
+    /// Runs `clients` writers in rooms of `perRoom`, each appending its
+    /// sequence numbers to its own array at `rate` per second until `end`
+    /// or until the connection breaks.
+    static func drive(
+        port: Int, token: String, rooms: Int, perRoom: Int, rate: Double, until end: ContinuousClock.Instant, round: Int, ledger: Ledger
+    ) async {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let log = logger
+        var config = WebSocketClientConfiguration(maxFrameSize: 1 << 24)
+        config.additionalHeaders[.authorization] = "Bearer \(token)"
+        let wsConfig = config
+        let period = Duration.milliseconds(Int(1000 / max(rate, 0.1)))
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<(rooms * perRoom) {
+                group.addTask {
+                    let doc = "w1/draft/nroom\(c / perRoom)"
+                    let key = "r\(round)w\(c)"
+                    do {
+                        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: wsConfig, logger: log) { inbound, outbound, _ in
+                            func send(_ m: NestMessage) async throws { try await outbound.write(.binary(ByteBuffer(bytes: m.encoded()))) }
+                            let local = Doc(clientID: 10_000_000 + round * 100_000 + c)
+                            local.getMap("latest").observe { event in
+                                let now = ContinuousClock.now
+                                for k in event.keysChanged where k != key {
+                                    guard case .integer(let seq)? = local.getMap("latest").get(k) as YAny?,
+                                          let t = ledger.sent.withLock({ $0["\(doc)#\(k)#\(seq)"] }) else { continue }
+                                    ledger.fanout.withLock { $0.append(ServerBenchCommand.millis(now - t)) }
+                                }
+                            }
+                            try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench", token: ""))
+                            try await send(.subscribe([DocumentState(documentID: doc, stateVector: [0])]))
+                            try await withThrowingTaskGroup(of: Void.self) { inner in
+                                inner.addTask {
+                                    let author = Doc(clientID: 20_000_000 + round * 100_000 + c)
+                                    var pending: [UInt8] = []
+                                    author.onUpdate { u, _ in pending = u }
+                                    var seq = 0
+                                    try await Task.sleep(for: .milliseconds(300 + Int.random(in: 0..<max(1, Int(1000 / max(rate, 0.1))))))
+                                    var next = ContinuousClock.now
+                                    while ContinuousClock.now < end {
+                                        seq += 1
+                                        author.transact { _ in
+                                            try? author.getArray(key).push([.value(.integer(Int64(seq)))])
+                                            try? author.getMap("latest").set(key, .integer(Int64(seq)))
+                                        }
+                                        ledger.sent.withLock { $0["\(doc)#\(key)#\(seq)"] = ContinuousClock.now }
+                                        try await send(.update(documentID: doc, clientSeq: seq, update: pending))
+                                        next += period
+                                        try await Task.sleep(until: next)
+                                    }
+                                    try await Task.sleep(until: end + .milliseconds(1500))
+                                    try await outbound.close(.normalClosure, reason: nil)
+                                }
+                                for try await frame in inbound.messages(maxSize: 1 << 24) {
+                                    guard case .binary(let b) = frame else { continue }
+                                    switch try NestMessage(decoding: Array(buffer: b)) {
+                                    case .ack(_, let seq, _):
+                                        let now = ContinuousClock.now
+                                        if let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) {
+                                            ledger.ackLatencies.withLock { $0.append(ServerBenchCommand.millis(now - t)) }
+                                        }
+                                        ledger.acked.withLock { $0.append((doc, key, seq)) }
+                                    case .broadcast(_, _, let u), .syncStep2(_, let u):
+                                        try local.applyUpdate(u)
+                                    case .refused(_, _, let code, let text):
+                                        FileHandle.standardError.write(Data("refused: \(code.name) \(text)\n".utf8))
+                                    default:
+                                        break
+                                    }
+                                }
+                                inner.cancelAll()
+                            }
+                        }
+                    } catch {
+                        ledger.failures.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Steady load; ack and fan-out latency.
+    static func measure(_ server: NestServerUnderTest, rooms: Int, perRoom: Int, rate: Double, seconds: Double) async -> Outcome {
+        let ledger = Ledger()
+        let cpu = ProcessStats.cpuSeconds(server.pid)
+        let start = ContinuousClock.now
+        await drive(port: server.port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, until: start + .seconds(seconds), round: 0, ledger: ledger)
+        let acks = ledger.ackLatencies.withLock { $0 }, fan = ledger.fanout.withLock { $0 }
+        return Outcome(
+            rooms: rooms, clients_per_room: perRoom, updates_acked: acks.count, acks_per_second: Double(acks.count) / seconds,
+            ack_p50_ms: percentile(acks, 0.5), ack_p99_ms: percentile(acks, 0.99), fanout_p50_ms: percentile(fan, 0.5),
+            fanout_p99_ms: percentile(fan, 0.99), server_cpu_seconds: ProcessStats.cpuSeconds(server.pid) - cpu,
+            failed_connections: ledger.failures.load(ordering: .relaxed)
+        )
+    }
+
+    /// `rounds` times: load, kill -9 at a random moment, restart on the same
+    /// port and data, then read every room back and count acknowledged
+    /// updates that are missing. Returns (acknowledged, missing).
+    static func killRounds(_ server: NestServerUnderTest, rounds: Int, rooms: Int, perRoom: Int, rate: Double) async throws -> (Int, Int) {
+        var totalAcked = 0, missing = 0
+        for round in 1...rounds {
+            let ledger = Ledger()
+            let port = server.port
+            let killAt = Duration.milliseconds(Int.random(in: 800...2_500))
+            let load = Task { await drive(port: port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, until: .now + .seconds(30), round: round, ledger: ledger) }
+            try await Task.sleep(for: killAt)
+            server.kill9()
+            await load.value
+            try server.launch(port: port)
+            let acked = ledger.acked.withLock { $0 }
+            totalAcked += acked.count
+            let lost = try await countMissing(port: port, token: server.token, acked: acked)
+            missing += lost
+            FileHandle.standardError.write(Data("kill -9 round \(round): \(acked.count) acked, \(lost) missing after restart\n".utf8))
+        }
+        return (totalAcked, missing)
+    }
+
+    /// Reads every document named in `acked` and counts the acknowledged values not in it.
+    static func countMissing(port: Int, token: String, acked: [(String, String, Int)]) async throws -> Int {
+        var byDoc: [String: [(String, Int)]] = [:]
+        for (d, k, v) in acked { byDoc[d, default: []].append((k, v)) }
+        var config = WebSocketClientConfiguration(maxFrameSize: 1 << 26)
+        config.additionalHeaders[.authorization] = "Bearer \(token)"
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let docs = byDoc
+        let result = Mutex<Int>(0)
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: config, logger: logger) { inbound, outbound, _ in
+            func send(_ m: NestMessage) async throws { try await outbound.write(.binary(ByteBuffer(bytes: m.encoded()))) }
+            try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench-verify", token: ""))
+            try await send(.subscribe(docs.keys.map { DocumentState(documentID: $0, stateVector: [0]) }))
+            var remaining = Set(docs.keys)
+            var lost = 0
+            for try await frame in inbound.messages(maxSize: 1 << 26) {
+                guard case .binary(let b) = frame, case .syncStep2(let d, let u) = try NestMessage(decoding: Array(buffer: b)),
+                      remaining.remove(d) != nil else { continue }
+                let doc = Doc(clientID: 1)
+                try doc.applyUpdate(u)
+                for (k, v) in docs[d] ?? [] {
+                    guard case .array(let values) = doc.getArray(k).toJSON(), values.contains(where: { $0 == .integer(Int64(v)) }) else {
+                        lost += 1
+                        continue
+                    }
+                }
+                if remaining.isEmpty { break }
+            }
+            result.withLock { $0 = lost + remaining.reduce(0) { $0 + (docs[$1]?.count ?? 0) } }
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        return result.withLock { $0 }
+    }
+}
