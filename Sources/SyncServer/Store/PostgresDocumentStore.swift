@@ -91,19 +91,26 @@ public final class PostgresDocumentStore: DocumentStore {
         guard !documentID.isEmpty else { throw StoreError(.invalidArgument, "empty document id") }
         let data = ByteBuffer(bytes: update)
         return try await run("append") { [self] in
-            try await client.withTransaction(logger: logger) { conn in
-                _ = try await conn.query("SELECT pg_advisory_xact_lock(\(Self.appendLock))", logger: logger)
-                let rows = try await conn.query(
-                    "INSERT INTO document_updates (doc_id, update_data, user_id) VALUES (\(documentID), \(data), \(userID)) RETURNING seq",
-                    logger: logger)
-                var seq = 0
-                for try await s in rows.decode(Int.self) { seq = s }
-                try await conn.query("""
-                    INSERT INTO documents (doc_id, last_seq) VALUES (\(documentID), \(seq))
+            // One statement, so one round trip while the append lock is held: the
+            // lock (taken first, as the insert reads from it) keeps commit order
+            // equal to sequence order, which the catalog cursor relies on.
+            let rows = try await client.query("""
+                WITH lock AS (SELECT pg_advisory_xact_lock(\(Self.appendLock))),
+                inserted AS (
+                    INSERT INTO document_updates (doc_id, update_data, user_id)
+                    SELECT \(documentID), \(data), \(userID) FROM lock
+                    RETURNING seq
+                ),
+                latest AS (
+                    INSERT INTO documents (doc_id, last_seq) SELECT \(documentID), seq FROM inserted
                     ON CONFLICT (doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq
-                    """, logger: logger)
-                return seq
-            }
+                )
+                SELECT seq FROM inserted
+                """, logger: logger)
+            var seq = 0
+            for try await s in rows.decode(Int.self) { seq = s }
+            guard seq > 0 else { throw StoreError(.unavailable, "append returned no sequence") }
+            return seq
         }
     }
 
