@@ -27,6 +27,7 @@ struct PostgresStoreTests {
     @Test func compaction() async throws { try await Self.withStore { try await StoreSuite.compaction($0) } }
     @Test func compactionUnderConcurrentAppends() async throws { try await Self.withStore { try await StoreSuite.compactionUnderConcurrentAppends($0) } }
     @Test func catalog() async throws { try await Self.withStore { try await StoreSuite.catalog($0) } }
+    @Test func concurrentAppends() async throws { try await Self.withStore { try await StoreSuite.concurrentAppends($0) } }
     @Test func memberships() async throws { try await Self.withStore { try await StoreSuite.memberships($0) } }
 
     @Test("a wrong URL is a typed configuration error")

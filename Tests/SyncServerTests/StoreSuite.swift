@@ -94,6 +94,31 @@ enum StoreSuite {
         }
     }
 
+    /// Many concurrent appends (committed in groups by the SQLite store): every
+    /// one gets a distinct sequence, every document loads all of its updates in
+    /// order, and the catalog names each document's latest sequence.
+    static func concurrentAppends(_ store: any DocumentStore) async throws {
+        try await store.migrate()
+        let seqs = try await withThrowingTaskGroup(of: (String, Int).self) { group in
+            for i in 0..<200 {
+                group.addTask { ("w1/draft/c\(i % 10)", try await store.append(documentID: "w1/draft/c\(i % 10)", update: [0, 0], userID: "u\(i)")) }
+            }
+            var out: [(String, Int)] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        #expect(Set(seqs.map(\.1)).count == 200, "sequences are not distinct")
+        for d in 0..<10 {
+            let stored = try await store.load(documentID: "w1/draft/c\(d)")
+            let mine = seqs.filter { $0.0 == "w1/draft/c\(d)" }.map(\.1).sorted()
+            #expect(stored.updates.map(\.seq) == mine)
+            #expect(stored.lastSeq == mine.last)
+        }
+        let (entries, _) = try await store.changedDocuments(since: 0, workspaces: ["w1"])
+        for e in entries { #expect(e.serverSeq == seqs.filter { $0.0 == e.documentID }.map(\.1).max()) }
+        #expect(entries.count == 10)
+    }
+
     static func catalog(_ store: any DocumentStore) async throws {
         try await store.migrate()
         let start = try await store.changedDocuments(since: 0, workspaces: ["cat"]).cursor
@@ -142,6 +167,7 @@ struct SQLiteStoreTests {
     @Test func compaction() async throws { try await StoreSuite.compaction(try Self.freshStore().0) }
     @Test func compactionUnderConcurrentAppends() async throws { try await StoreSuite.compactionUnderConcurrentAppends(try Self.freshStore().0) }
     @Test func catalog() async throws { try await StoreSuite.catalog(try Self.freshStore().0) }
+    @Test func concurrentAppends() async throws { try await StoreSuite.concurrentAppends(try Self.freshStore().0) }
     @Test func memberships() async throws { try await StoreSuite.memberships(try Self.freshStore().0) }
 
     @Test("data survives reopening the file")
