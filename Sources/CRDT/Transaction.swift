@@ -56,6 +56,10 @@ public final class Transaction {
     public internal(set) var local: Bool
     /// Whatever the caller passed as origin (e.g. a connection id).
     public let origin: (any Sendable)?
+    /// Whether the transaction added or deleted anything (what decides if
+    /// ``Doc/onUpdate(_:)`` hands out an update for it).
+    public var changedDocument: Bool { addedStructs || !deleteSet.isEmpty }
+
     /// Concurrent map overwrites integrated in this transaction.
     public internal(set) var conflicts: [MapConflict] = []
     var needFormattingCleanup = false

@@ -87,7 +87,9 @@ public actor DocumentRoom {
         let started = ContinuousClock.now
         let stored = try await store.load(documentID: documentID)
         metrics.storeDone(since: started)
-        let d = Doc(clientID: 0)
+        // A random client id, as Yjs servers use: the engine's own follow-up
+        // edits (Yjs 13.6 formatting cleanup) must never reuse ids after a restart.
+        let d = Doc()
         do {
             if let snapshot = stored.snapshot { try d.applyUpdate(snapshot) }
             for u in stored.updates { try d.applyUpdate(u.update) }
@@ -148,8 +150,11 @@ public actor DocumentRoom {
         guard role.canWrite else { return .refused(.readOnly, "role \(role) cannot edit \(documentID)") }
         let d: Doc
         do { d = try await loaded() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
-        var emitted: [UInt8]?
-        let token = d.onUpdate { bytes, _ in emitted = bytes }
+        // Whether the client's transaction changed anything. The bytes relayed
+        // are the client's own (validated by the apply): re-encoding the
+        // transaction would cost a full encode per update for the same content.
+        var changed = false
+        let token = d.onAfterTransaction { txn in if !txn.local && txn.changedDocument { changed = true } }
         defer { d.removeHandler(token) }
         do {
             try d.applyUpdate(update)
@@ -159,8 +164,8 @@ public actor DocumentRoom {
         // An update whose dependencies have not arrived changes nothing visible
         // yet but is held as pending: it must be stored (and relayed) all the
         // same, or an ack would promise what a restart loses.
-        let change: [UInt8]
-        if let emitted { change = emitted } else if d.hasPending { change = update } else { return .acked(serverSeq: lastSeq) }
+        guard changed || d.hasPending else { return .acked(serverSeq: lastSeq) }
+        let change = update
         let seq: Int
         do {
             let started = ContinuousClock.now
