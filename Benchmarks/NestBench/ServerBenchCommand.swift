@@ -19,7 +19,7 @@ import Synchronization
 /// - `--join N`: N clients joining one large document at once: time until all are synced.
 enum ServerBenchCommand {
     struct Options {
-        var rooms = 100, perRoom = 2, seconds = 10.0, rate = 5.0, idle = 0, join = 0, joinKB = 2_048
+        var rooms = 100, perRoom = 2, seconds = 10.0, rate = 5.0, idle = 0, join = 0, joinKB = 2_048, reconnect = 0
         var json = false
         var only: String?
         /// `nest`: load over the Nest protocol (acks), nest-server only.
@@ -44,6 +44,8 @@ enum ServerBenchCommand {
         var rss_kb_per_idle_connection: Double
         var join_clients: Int
         var join_seconds: Double
+        var reconnect_clients: Int
+        var reconnect_seconds: Double
         var failed_connections: Int
     }
 
@@ -61,6 +63,7 @@ enum ServerBenchCommand {
             case "--idle": o.idle = value().flatMap(Int.init) ?? 0
             case "--join": o.join = value().flatMap(Int.init) ?? 0
             case "--join-kb": o.joinKB = value().flatMap(Int.init) ?? o.joinKB
+            case "--reconnect": o.reconnect = value().flatMap(Int.init) ?? 0
             case "--server": o.only = value()
             case "--protocol": o.proto = value() ?? o.proto
             case "--kill": o.killRounds = value().flatMap(Int.init) ?? 0
@@ -68,7 +71,7 @@ enum ServerBenchCommand {
             default:
                 FileHandle.standardError.write(Data("""
                     usage: nest-bench server [--rooms R] [--per-room P | --clients K] [--rate UPDATES/S PER CLIENT] [--seconds S]
-                                             [--idle N] [--join N] [--join-kb KB] [--server nest|yws] [--json]
+                                             [--idle N] [--join N] [--join-kb KB] [--reconnect N] [--server nest|yws] [--json]
                            nest-bench server --protocol nest [--rooms R] [--per-room P] [--rate R] [--seconds S] [--kill ROUNDS]
                     (NEST_BENCH_DATABASE_URL runs nest-server on PostgreSQL)
 
@@ -108,6 +111,9 @@ enum ServerBenchCommand {
                          r.server, r.rooms, r.clients_per_room, o.rate, r.updates_sent, r.deliveries, r.expected_deliveries, r.deliveries_per_second,
                          r.fanout_p50_ms, r.fanout_p99_ms, r.server_cpu_seconds, r.cpu_microseconds_per_delivery, r.server_rss_mb))
             if r.idle_connections > 0 { print(String(format: "    %d idle connections: %.1f KB RSS each", r.idle_connections, r.rss_kb_per_idle_connection)) }
+            if r.reconnect_clients > 0 {
+                print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s", r.reconnect_clients, o.rooms, r.reconnect_seconds))
+            }
             if r.join_clients > 0 { print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s", r.join_clients, o.joinKB, r.join_seconds)) }
             if r.failed_connections > 0 { print("    \(r.failed_connections) connections failed") }
         }
@@ -117,7 +123,8 @@ enum ServerBenchCommand {
             print("ratios nest-server / y-websocket-server: fan-out p50 \(ratio(n.fanout_p50_ms, y.fanout_p50_ms)), p99 \(ratio(n.fanout_p99_ms, y.fanout_p99_ms)), "
                   + "CPU per delivery \(ratio(n.cpu_microseconds_per_delivery, y.cpu_microseconds_per_delivery)), RSS \(ratio(n.server_rss_mb, y.server_rss_mb))"
                   + (n.idle_connections > 0 ? ", RSS per idle connection \(ratio(n.rss_kb_per_idle_connection, y.rss_kb_per_idle_connection))" : "")
-                  + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds))" : ""))
+                  + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds))" : "")
+                  + (n.reconnect_clients > 0 ? ", reconnect storm \(ratio(n.reconnect_seconds, y.reconnect_seconds))" : ""))
         }
         return 0
     }
@@ -171,7 +178,7 @@ enum ServerBenchCommand {
         let log = logger
         var out = Outcome(server: name, rooms: o.rooms, clients_per_room: o.perRoom, updates_sent: 0, deliveries: 0, expected_deliveries: 0,
                           deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0,
-                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, failed_connections: 0)
+                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, reconnect_clients: 0, reconnect_seconds: 0, failed_connections: 0)
         let ledger = Ledger()
         // Idle connections, held open until the load is over.
         let (idleStream, idleRelease) = AsyncStream<Void>.makeStream()
@@ -284,8 +291,43 @@ enum ServerBenchCommand {
             out.join_clients = o.join
             out.join_seconds = try await joinStorm(url: url, clients: o.join, kilobytes: o.joinKB, log: log, ledger: ledger)
         }
+        if o.reconnect > 0 {
+            out.reconnect_clients = o.reconnect
+            out.reconnect_seconds = try await reconnectStorm(url: url, clients: o.reconnect, rooms: o.rooms, log: log, ledger: ledger)
+        }
         out.failed_connections = ledger.failures.load(ordering: .relaxed)
         return out
+    }
+
+    /// `clients` clients of the rooms of the load (which now hold its
+    /// content) connecting at the same moment, as after a server restart or a
+    /// network blip; returns the seconds until every one has its room's state.
+    static func reconnectStorm(url: @escaping @Sendable (String) -> String, clients: Int, rooms: Int, log: Logger, ledger: Ledger) async throws -> Double {
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<clients {
+                group.addTask {
+                    do {
+                        try await WebSocketClient.connect(url: url("room\(c % max(rooms, 1))"), logger: log) { inbound, outbound, _ in
+                            try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
+                            var synced = false
+                            for try await frame in inbound.messages(maxSize: 1 << 24) {
+                                guard case .binary(let b) = frame else { continue }
+                                if case .syncStep2 = try YWebSocketMessage(decoding: Array(buffer: b)) {
+                                    synced = true
+                                    break
+                                }
+                            }
+                            if !synced { ledger.failures.add(1, ordering: .relaxed) }
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                    } catch {
+                        ledger.failures.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        return millis(ContinuousClock.now - start) / 1000
     }
 
     /// Fills one document with about `kilobytes` of text, then connects
