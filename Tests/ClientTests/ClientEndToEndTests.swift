@@ -284,4 +284,39 @@ struct ClientEndToEndTests {
         #expect(!(try await alice.ok(["drafts", "list"])).contains("Short and sweet"))
         #expect((try await alice.ok(["drafts", "list", "--all"])).contains("(deleted)"))
     }
+
+    @Test("edits stored by another process while a sync runs are never dropped from the outbox unsent")
+    func editsDuringSync() async throws {
+        let server = try await Self.server()
+        let token = try server.token("alice", workspace: "w1")
+        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
+        try server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice-race")
+        try await alice.login(server, token: token, workspace: "w1")
+        let syncing = try LocalStore(directory: alice.dataDir), editing = try LocalStore(directory: alice.dataDir)
+        for round in 0..<6 {
+            // Edits land in the outbox while syncs of the same directory run.
+            async let sync: SyncReport = SyncEngine(store: syncing).run(SyncOptions(mode: .once, timeout: 30))
+            for i in 0..<25 {
+                try editing.edit("w1/draft/race\(i % 3)", user: "alice") { doc in
+                    let t = doc.getText("caption")
+                    try t.insert(t.length, "<\(round).\(i)>")
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            _ = try await sync
+        }
+        let last = try await SyncEngine(store: syncing).run(SyncOptions(mode: .once, timeout: 30))
+        #expect(last.complete && last.pendingAfter == 0, "\(last)")
+        let rita = NestCLI("rita-race")
+        try await rita.login(server, token: readerToken, workspace: "w1")
+        let copy = try LocalStore(directory: rita.dataDir)
+        for d in 0..<3 {
+            let text = try copy.load("w1/draft/race\(d)").getText("caption").toString()
+            for round in 0..<6 {
+                for i in stride(from: d, to: 25, by: 3) { #expect(text.contains("<\(round).\(i)>"), "race\(d) lost <\(round).\(i)>") }
+            }
+        }
+    }
 }
