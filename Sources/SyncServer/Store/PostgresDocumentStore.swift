@@ -19,11 +19,15 @@ public final class PostgresDocumentStore: DocumentStore {
     /// Longest any store operation may take before it fails as unavailable
     /// (a request never waits minutes for an unreachable database).
     private let operationTimeout: Duration
+    private let appends: GroupCommit
 
     public init(client: PostgresClient, logger: Logger, operationTimeout: Duration = .seconds(10)) {
         self.client = client
         self.logger = logger
         self.operationTimeout = operationTimeout
+        appends = GroupCommit { [client, logger] group throws(StoreError) in
+            try await Self.withTimeout("append", operationTimeout) { try await Self.commit(group, client: client, logger: logger) }
+        }
     }
 
     /// A client configuration from a `postgres://user:password@host:port/database` URL.
@@ -38,7 +42,12 @@ public final class PostgresDocumentStore: DocumentStore {
     }
 
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
-        let timeout = operationTimeout
+        try await Self.withTimeout(what, operationTimeout, body)
+    }
+
+    private static func withTimeout<T: Sendable>(
+        _ what: String, _ timeout: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(StoreError) -> T {
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await body() }
@@ -89,28 +98,31 @@ public final class PostgresDocumentStore: DocumentStore {
 
     public func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
         guard !documentID.isEmpty else { throw StoreError(.invalidArgument, "empty document id") }
-        let data = ByteBuffer(bytes: update)
-        return try await run("append") { [self] in
-            // One statement, so one round trip while the append lock is held: the
-            // lock (taken first, as the insert reads from it) keeps commit order
-            // equal to sequence order, which the catalog cursor relies on.
-            let rows = try await client.query("""
-                WITH lock AS (SELECT pg_advisory_xact_lock(\(Self.appendLock))),
-                inserted AS (
-                    INSERT INTO document_updates (doc_id, update_data, user_id)
-                    SELECT \(documentID), \(data), \(userID) FROM lock
-                    RETURNING seq
-                ),
-                latest AS (
-                    INSERT INTO documents (doc_id, last_seq) SELECT \(documentID), seq FROM inserted
-                    ON CONFLICT (doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq
-                )
-                SELECT seq FROM inserted
+        return try await appends.append(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
+    }
+
+    /// One transaction for a group of appends: under the ordering lock, take
+    /// the group's sequence numbers in order, insert all rows and move each
+    /// document's latest sequence — five round trips per group, not per update.
+    private static func commit(_ group: [AppendRequest], client: PostgresClient, logger: Logger) async throws -> [Int] {
+        try await client.withTransaction(logger: logger) { conn in
+            _ = try await conn.query("SELECT pg_advisory_xact_lock(\(appendLock))", logger: logger)
+            let rows = try await conn.query(
+                "SELECT nextval('document_updates_seq_seq') FROM generate_series(1, \(group.count))", logger: logger)
+            var seqs: [Int] = []
+            for try await s in rows.decode(Int.self) { seqs.append(s) }
+            seqs.sort()
+            let docs = group.map(\.documentID), users = group.map(\.userID), data = group.map { ByteBuffer(bytes: $0.update) }
+            try await conn.query("""
+                INSERT INTO document_updates (seq, doc_id, update_data, user_id)
+                SELECT * FROM unnest(\(seqs)::bigint[], \(docs)::text[], \(data)::bytea[], \(users)::text[])
                 """, logger: logger)
-            var seq = 0
-            for try await s in rows.decode(Int.self) { seq = s }
-            guard seq > 0 else { throw StoreError(.unavailable, "append returned no sequence") }
-            return seq
+            try await conn.query("""
+                INSERT INTO documents (doc_id, last_seq)
+                SELECT d, max(s) FROM unnest(\(docs)::text[], \(seqs)::bigint[]) AS t(d, s) GROUP BY d
+                ON CONFLICT (doc_id) DO UPDATE SET last_seq = GREATEST(documents.last_seq, EXCLUDED.last_seq)
+                """, logger: logger)
+            return seqs
         }
     }
 

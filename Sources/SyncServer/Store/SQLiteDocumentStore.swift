@@ -1,27 +1,12 @@
 import Foundation
 import GRDB
-import Synchronization
-
-/// An append waiting for the next group commit.
-struct PendingAppend: Sendable {
-    var documentID: String
-    var update: Data
-    var userID: String
-    var continuation: CheckedContinuation<Result<Int, StoreError>, Never>
-}
-
-/// Appends waiting to be committed, and whether a commit loop is running.
-struct AppendQueue: Sendable {
-    var waiting: [PendingAppend] = []
-    var flushing = false
-}
 public import SyncProtocol
 
 /// The embedded store: one SQLite file in WAL mode, used when no
 /// `DATABASE_URL` is configured.
 public final class SQLiteDocumentStore: DocumentStore {
     private let pool: DatabasePool
-    private let appendQueue = Mutex(AppendQueue())
+    private let appends: GroupCommit
 
     /// Opens (creating if needed) the database at `path`.
     public init(path: String) throws(StoreError) {
@@ -32,6 +17,7 @@ public final class SQLiteDocumentStore: DocumentStore {
         } catch {
             throw StoreError(.unavailable, "cannot open \(path): \(error)")
         }
+        appends = GroupCommit { [pool] group throws(StoreError) in try await Self.commit(group, pool: pool) }
     }
 
     private func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
@@ -84,58 +70,34 @@ public final class SQLiteDocumentStore: DocumentStore {
         }
     }
 
-    /// Appends commit in groups: every append waiting while a transaction
-    /// runs goes into the next one together (SQLite has one writer, and one
-    /// fsync per transaction, so committing updates one by one caps the
-    /// server at the disk's sync rate). Each caller still returns only after
-    /// its own update is committed.
     public func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
         guard !documentID.isEmpty else { throw StoreError(.invalidArgument, "empty document id") }
-        let result: Result<Int, StoreError> = await withCheckedContinuation { continuation in
-            let startFlush = appendQueue.withLock { q -> Bool in
-                q.waiting.append(PendingAppend(documentID: documentID, update: Data(update), userID: userID, continuation: continuation))
-                if q.flushing { return false }
-                q.flushing = true
-                return true
-            }
-            if startFlush { Task { await self.flushAppends() } }
-        }
-        return try result.get()
+        return try await appends.append(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
     }
 
-    /// Commits everything queued, then whatever queued meanwhile, until the queue is empty.
-    private func flushAppends() async {
-        while true {
-            let batch = appendQueue.withLock { q -> [PendingAppend] in
-                let b = q.waiting
-                q.waiting = []
-                if b.isEmpty { q.flushing = false }
-                return b
+    /// One transaction for a group of appends (SQLite has one writer and syncs once per transaction).
+    private static func commit(_ group: [AppendRequest], pool: DatabasePool) async throws(StoreError) -> [Int] {
+        do {
+            return try await pool.write { db -> [Int] in
+            var seqs: [Int] = []
+            var latest: [String: Int] = [:]
+            for r in group {
+                try db.execute(sql: "INSERT INTO document_updates (doc_id, update_data, user_id) VALUES (?, ?, ?)",
+                               arguments: [r.documentID, r.update, r.userID])
+                let seq = Int(db.lastInsertedRowID)
+                seqs.append(seq)
+                latest[r.documentID] = seq
             }
-            if batch.isEmpty { return }
-            let items = batch.map { ($0.documentID, $0.update, $0.userID) }
-            do {
-                let seqs = try await write("append") { db -> [Int] in
-                    var seqs: [Int] = []
-                    var latest: [String: Int] = [:]
-                    for (doc, data, user) in items {
-                        try db.execute(sql: "INSERT INTO document_updates (doc_id, update_data, user_id) VALUES (?, ?, ?)", arguments: [doc, data, user])
-                        let seq = Int(db.lastInsertedRowID)
-                        seqs.append(seq)
-                        latest[doc] = seq
-                    }
-                    for (doc, seq) in latest {
-                        try db.execute(sql: """
-                            INSERT INTO documents (doc_id, last_seq) VALUES (?, ?)
-                            ON CONFLICT(doc_id) DO UPDATE SET last_seq = excluded.last_seq
-                            """, arguments: [doc, seq])
-                    }
-                    return seqs
-                }
-                for (p, seq) in zip(batch, seqs) { p.continuation.resume(returning: .success(seq)) }
-            } catch {
-                for p in batch { p.continuation.resume(returning: .failure(error)) }
+            for (doc, seq) in latest {
+                try db.execute(sql: """
+                    INSERT INTO documents (doc_id, last_seq) VALUES (?, ?)
+                    ON CONFLICT(doc_id) DO UPDATE SET last_seq = excluded.last_seq
+                    """, arguments: [doc, seq])
             }
+            return seqs
+            }
+        } catch {
+            throw StoreError(.unavailable, "append: \(error)")
         }
     }
 
