@@ -20,7 +20,11 @@ func applyRecording(_ update: [UInt8], to doc: Doc) throws {
 
 @Suite("Model: typed documents, validation, conflict log")
 struct ModelTests {
-    let draftName = try! DocumentName(parsing: "w1/draft/d1")
+    let draftName: DocumentName
+
+    init() throws {
+        draftName = try DocumentName(parsing: "w1/draft/d1")
+    }
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test("document names parse and refuse bad parts")
