@@ -39,6 +39,8 @@ enum ServerBenchCommand {
         var fanout_p99_ms: Double
         var server_cpu_seconds: Double
         var cpu_microseconds_per_delivery: Double
+        var bytes_sent: Int
+        var bytes_received: Int
         var server_rss_mb: Double
         var idle_connections: Int
         var rss_kb_per_idle_connection: Double
@@ -107,9 +109,10 @@ enum ServerBenchCommand {
         }
         for r in outcomes {
             print(String(format: "%@: %d rooms × %d clients at %.0f/s each: %d updates, %d/%d deliveries (%.0f/s), fan-out p50 %.2f ms p99 %.2f ms, "
-                         + "server CPU %.2f s (%.1f µs per delivery), RSS %.1f MB",
+                         + "server CPU %.2f s (%.1f µs per delivery), RSS %.1f MB; clients sent %.0f KB, received %.0f KB",
                          r.server, r.rooms, r.clients_per_room, o.rate, r.updates_sent, r.deliveries, r.expected_deliveries, r.deliveries_per_second,
-                         r.fanout_p50_ms, r.fanout_p99_ms, r.server_cpu_seconds, r.cpu_microseconds_per_delivery, r.server_rss_mb))
+                         r.fanout_p50_ms, r.fanout_p99_ms, r.server_cpu_seconds, r.cpu_microseconds_per_delivery, r.server_rss_mb,
+                         Double(r.bytes_sent) / 1_024, Double(r.bytes_received) / 1_024))
             if r.idle_connections > 0 { print(String(format: "    %d idle connections: %.1f KB RSS each", r.idle_connections, r.rss_kb_per_idle_connection)) }
             if r.reconnect_clients > 0 {
                 print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s", r.reconnect_clients, o.rooms, r.reconnect_seconds))
@@ -167,6 +170,9 @@ enum ServerBenchCommand {
         let failures = Atomic<Int>(0)
         let updates = Atomic<Int>(0)
         let idleReady = Atomic<Int>(0)
+        /// WebSocket payload bytes the load's clients sent and received.
+        let bytesSent = Atomic<Int>(0)
+        let bytesReceived = Atomic<Int>(0)
     }
 
     static func millis(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
@@ -177,7 +183,7 @@ enum ServerBenchCommand {
         logger.logLevel = .critical
         let log = logger
         var out = Outcome(server: name, rooms: o.rooms, clients_per_room: o.perRoom, updates_sent: 0, deliveries: 0, expected_deliveries: 0,
-                          deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0,
+                          deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0, bytes_sent: 0, bytes_received: 0,
                           server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, reconnect_clients: 0, reconnect_seconds: 0, failed_connections: 0)
         let ledger = Ledger()
         // Idle connections, held open until the load is over.
@@ -245,7 +251,9 @@ enum ServerBenchCommand {
                                         try author.getMap("bench").set("w\(c)", .integer(Int64(seq)))
                                         ledger.sent.withLock { $0["\(doc)#w\(c)#\(seq)"] = ContinuousClock.now }
                                         ledger.updates.add(1, ordering: .relaxed)
-                                        try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(pending).encoded())))
+                                        let message = YWebSocketMessage.update(pending).encoded()
+                                        ledger.bytesSent.add(message.count, ordering: .relaxed)
+                                        try await outbound.write(.binary(ByteBuffer(bytes: message)))
                                         next += period
                                         try await Task.sleep(until: next)
                                     }
@@ -255,6 +263,7 @@ enum ServerBenchCommand {
                                 }
                                 for try await frame in inbound.messages(maxSize: 1 << 24) {
                                     guard case .binary(let b) = frame else { continue }
+                                    ledger.bytesReceived.add(b.readableBytes, ordering: .relaxed)
                                     switch try YWebSocketMessage(decoding: Array(buffer: b)) {
                                     case .update(let u), .syncStep2(let u):
                                         try local.applyUpdate(u)
@@ -284,6 +293,8 @@ enum ServerBenchCommand {
         out.fanout_p50_ms = pct(0.5)
         out.fanout_p99_ms = pct(0.99)
         out.cpu_microseconds_per_delivery = lat.isEmpty ? 0 : out.server_cpu_seconds * 1e6 / Double(lat.count)
+        out.bytes_sent = ledger.bytesSent.load(ordering: .relaxed)
+        out.bytes_received = ledger.bytesReceived.load(ordering: .relaxed)
         idleRelease.finish()
         await idleTask.value
 
