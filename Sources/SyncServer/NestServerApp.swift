@@ -223,13 +223,7 @@ public enum NestServerApp {
         let (revocations, revoke) = AsyncStream<String>.makeStream()
         await live.add(id, .init(userID: user, workspaces: { [workspace] }, revoke: { revoke.yield($0) }))
         var closeReason: (UInt16, String)?
-        // The writer drains the queue after the reader stops, before the close frame.
-        async let drained: Void = {
-            for await message in stream {
-                metrics.bytesOut.increment(by: Int64(message.count))
-                try? await outbound.write(.binary(ByteBuffer(bytes: message)))
-            }
-        }()
+        async let drained: Void = outbound.drain(stream, countingIn: metrics)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -55,14 +55,7 @@ struct NestSyncConnection {
         let shared = Shared()
         var closing: ConnectionClosed?
         let (revocations, revoke) = AsyncStream<String>.makeStream()
-        // The writer drains the queue even after the reader stopped, so that
-        // an error message goes out before the close frame.
-        async let drained: Void = {
-            for await message in stream {
-                metrics.bytesOut.increment(by: Int64(message.count))
-                try? await outbound.write(.binary(ByteBuffer(bytes: message)))
-            }
-        }()
+        async let drained: Void = outbound.drain(stream, countingIn: metrics)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
