@@ -151,6 +151,11 @@ enum StoreSuite {
         #expect(try await store.removeMembership(workspaceID: "w1", userID: "bob"))
         #expect(try await !store.removeMembership(workspaceID: "w1", userID: "bob"))
         #expect(try await store.memberships(userID: "bob").isEmpty)
+        let many = (0..<1_200).map { "user\($0)" }
+        for u in many.prefix(3) { try await store.setMembership(workspaceID: "w9", userID: u, role: .editor) }
+        let granted = try await store.workspaces(ofUsers: ["alice", "bob"] + many)
+        #expect(granted["alice"] == ["w1", "w2"] && granted["bob"] == nil)
+        #expect(granted["user0"] == ["w9"] && granted["user2"] == ["w9"] && granted["user3"] == nil && granted.count == 4)
     }
 }
 

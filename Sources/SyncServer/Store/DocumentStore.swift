@@ -64,6 +64,10 @@ public protocol DocumentStore: Sendable {
     /// The workspaces a user belongs to, with roles.
     func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership]
 
+    /// The workspaces each of `userIDs` belongs to, in one query (users with
+    /// none are absent), for the watcher that re-checks live connections.
+    func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>]
+
     /// The members of a workspace: user id and role.
     func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)]
 }

@@ -220,6 +220,16 @@ public final class PostgresDocumentStore: DocumentStore {
         return out
     }
 
+    public func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>] {
+        guard !userIDs.isEmpty else { return [:] }
+        return try await run("memberships") { [self] in
+            var out: [String: Set<String>] = [:]
+            let rows = try await client.query("SELECT user_id, workspace_id FROM memberships WHERE user_id = ANY(\(userIDs)::text[])", logger: logger)
+            for try await (user, workspace) in rows.decode((String, String).self) { out[user, default: []].insert(workspace) }
+            return out
+        }
+    }
+
     public func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)] {
         let rows: [(String, Int)] = try await run("members") { [self] in
             var out: [(String, Int)] = []

@@ -182,6 +182,22 @@ public final class SQLiteDocumentStore: DocumentStore {
         return out
     }
 
+    public func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>] {
+        guard !userIDs.isEmpty else { return [:] }
+        return try await read("memberships") { db in
+            var out: [String: Set<String>] = [:]
+            // SQLite limits bound parameters per statement: ask in slices.
+            for start in stride(from: 0, to: userIDs.count, by: 500) {
+                let slice = Array(userIDs[start..<min(start + 500, userIDs.count)])
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT user_id, workspace_id FROM memberships WHERE user_id IN (\(databaseQuestionMarks(count: slice.count)))",
+                    arguments: StatementArguments(slice))
+                for row in rows { out[row["user_id"] as String, default: []].insert(row["workspace_id"] as String) }
+            }
+            return out
+        }
+    }
+
     public func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)] {
         let rows = try await read("members") { db in
             try Row.fetchAll(db, sql: "SELECT user_id, role FROM memberships WHERE workspace_id = ? ORDER BY user_id", arguments: [workspaceID])
