@@ -75,17 +75,6 @@ enum ClientBenchCommand {
         }
     }
 
-    static func ms(_ start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    }
-
-    static func percentile(_ xs: [Double], _ p: Double) -> Double {
-        let s = xs.sorted()
-        guard !s.isEmpty else { return 0 }
-        return s[min(s.count - 1, Int((Double(s.count) * p).rounded(.up)) - 1)]
-    }
-
     /// Appends to a draft's caption `edits` times, each durable before the call returns.
     static func editLatency(root: String, edits: Int, into r: inout Result) throws {
         let store = try LocalStore(directory: (root as NSString).appendingPathComponent("latency"))
@@ -95,7 +84,7 @@ enum ClientBenchCommand {
         for i in 0..<edits {
             let t = ContinuousClock.now
             try store.edit(name.description, user: "bench") { doc in try Draft(name: name, doc: doc).appendCaption(i % 40 == 0 ? "\n" : "x") }
-            times.append(ms(t))
+            times.append(Stats.ms(since: t))
         }
         // Reference: one durable insert of an update-sized blob, same file settings.
         var config = Configuration()
@@ -107,13 +96,13 @@ enum ClientBenchCommand {
         for _ in 0..<edits {
             let t = ContinuousClock.now
             try pool.write { db in try db.execute(sql: "INSERT INTO t (data) VALUES (?)", arguments: [blob]) }
-            raw.append(ms(t))
+            raw.append(Stats.ms(since: t))
         }
         r.edits = edits
-        r.edit_p50_ms = percentile(times, 0.5)
-        r.edit_p99_ms = percentile(times, 0.99)
-        r.raw_insert_p50_ms = percentile(raw, 0.5)
-        r.raw_insert_p99_ms = percentile(raw, 0.99)
+        r.edit_p50_ms = Stats.percentile(times, 0.5)
+        r.edit_p99_ms = Stats.percentile(times, 0.99)
+        r.raw_insert_p50_ms = Stats.percentile(raw, 0.5)
+        r.raw_insert_p99_ms = Stats.percentile(raw, 0.99)
     }
 
     /// Fills a store with `documents` drafts, then opens it cold.
@@ -127,14 +116,14 @@ enum ClientBenchCommand {
         let store = try LocalStore(directory: dir)
         let names = try store.documentNames()
         _ = try store.outboxSummary()
-        r.cold_open_list_ms = ms(t)
+        r.cold_open_list_ms = Stats.ms(since: t)
         t = ContinuousClock.now
         var titles = 0
         for n in names {
             let name = try DocumentName(parsing: n)
             titles += try store.read(n) { try Draft(name: name, doc: $0).title.count }
         }
-        r.cold_open_all_ms = r.cold_open_list_ms + ms(t)
+        r.cold_open_all_ms = r.cold_open_list_ms + Stats.ms(since: t)
         r.documents = names.count
         let pool = try DatabasePool(path: store.path)
         t = ContinuousClock.now
@@ -142,7 +131,7 @@ enum ClientBenchCommand {
             try Data.fetchAll(db, sql: "SELECT snapshot FROM documents").reduce(0) { $0 + $1.count }
                 + Data.fetchAll(db, sql: "SELECT data FROM updates").reduce(0) { $0 + $1.count }
         }
-        r.raw_read_all_ms = ms(t)
+        r.raw_read_all_ms = Stats.ms(since: t)
         if titles == 0 || bytes == 0 { throw ClientError.storage("benchmark store is empty") }
     }
 
@@ -192,7 +181,7 @@ enum ClientBenchCommand {
             let t = ContinuousClock.now
             let report = try await SyncEngine(store: s, logger: logger).run(o)
             guard report.complete else { throw ClientError.timeout("benchmark sync did not complete") }
-            return (ms(t), report)
+            return (Stats.ms(since: t), report)
         }
         _ = try await sync(a)
         _ = try await sync(b)

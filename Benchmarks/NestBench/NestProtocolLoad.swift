@@ -35,11 +35,6 @@ enum NestProtocolLoad {
         let failures = Atomic<Int>(0)
     }
 
-    static func percentile(_ xs: [Double], _ p: Double) -> Double {
-        let s = xs.sorted()
-        return s.isEmpty ? 0 : s[min(s.count - 1, Int(Double(s.count) * p))]
-    }
-
     /// Runs `clients` writers in rooms of `perRoom`, each appending its
     /// sequence numbers to its own array at `rate` per second until `end`
     /// or until the connection breaks.
@@ -67,7 +62,7 @@ enum NestProtocolLoad {
                                 for k in event.keysChanged where k != key {
                                     guard case .integer(let seq)? = local.getMap("latest").get(k) as YAny?,
                                           let t = ledger.sent.withLock({ $0["\(doc)#\(k)#\(seq)"] }) else { continue }
-                                    ledger.fanout.withLock { $0.append(ServerBenchCommand.millis(now - t)) }
+                                    ledger.fanout.withLock { $0.append(Stats.ms(now - t)) }
                                 }
                             }
                             try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench", token: ""))
@@ -100,7 +95,7 @@ enum NestProtocolLoad {
                                     case .ack(_, let seq, _):
                                         let now = ContinuousClock.now
                                         if let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) {
-                                            ledger.ackLatencies.withLock { $0.append(ServerBenchCommand.millis(now - t)) }
+                                            ledger.ackLatencies.withLock { $0.append(Stats.ms(now - t)) }
                                         }
                                         ledger.acked.withLock { $0.append((doc, key, seq)) }
                                     case .broadcast(_, _, let u), .syncStep2(_, let u):
@@ -131,8 +126,8 @@ enum NestProtocolLoad {
         let acks = ledger.ackLatencies.withLock { $0 }, fan = ledger.fanout.withLock { $0 }
         return Outcome(
             rooms: rooms, clients_per_room: perRoom, updates_acked: acks.count, acks_per_second: Double(acks.count) / seconds,
-            ack_p50_ms: percentile(acks, 0.5), ack_p99_ms: percentile(acks, 0.99), fanout_p50_ms: percentile(fan, 0.5),
-            fanout_p99_ms: percentile(fan, 0.99), server_cpu_seconds: ProcessStats.cpuSeconds(server.pid) - cpu,
+            ack_p50_ms: Stats.percentile(acks, 0.5), ack_p99_ms: Stats.percentile(acks, 0.99), fanout_p50_ms: Stats.percentile(fan, 0.5),
+            fanout_p99_ms: Stats.percentile(fan, 0.99), server_cpu_seconds: ProcessStats.cpuSeconds(server.pid) - cpu,
             failed_connections: ledger.failures.load(ordering: .relaxed)
         )
     }

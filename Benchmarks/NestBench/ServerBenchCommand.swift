@@ -175,7 +175,6 @@ enum ServerBenchCommand {
         let bytesReceived = Atomic<Int>(0)
     }
 
-    static func millis(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
 
     static func measure(_ name: String, pid: Int32, _ o: Options, url: @escaping @Sendable (String) -> String) async throws -> Outcome {
         FileHandle.standardError.write(Data("\(name): \(o.rooms) rooms × \(o.perRoom) clients for \(Int(o.seconds)) s…\n".utf8))
@@ -234,7 +233,7 @@ enum ServerBenchCommand {
                                 for key in event.keysChanged where key != "w\(c)" {
                                     guard case .integer(let seq)? = local.getMap("bench").get(key) as YAny?,
                                           let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) else { continue }
-                                    ledger.latencies.withLock { $0.append(millis(now - t)) }
+                                    ledger.latencies.withLock { $0.append(Stats.ms(now - t)) }
                                 }
                             }
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
@@ -281,17 +280,16 @@ enum ServerBenchCommand {
                 }
             }
         }
-        let elapsed = millis(ContinuousClock.now - start) / 1000
+        let elapsed = Stats.ms(ContinuousClock.now - start) / 1000
         out.server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpuBefore
         out.server_rss_mb = ProcessStats.rssMB(pid)
-        let lat = ledger.latencies.withLock { $0 }.sorted()
-        func pct(_ p: Double) -> Double { lat.isEmpty ? 0 : lat[min(lat.count - 1, Int(Double(lat.count) * p))] }
+        let lat = ledger.latencies.withLock { $0 }
         out.updates_sent = ledger.updates.load(ordering: .relaxed)
         out.deliveries = lat.count
         out.expected_deliveries = out.updates_sent * (o.perRoom - 1)
         out.deliveries_per_second = Double(lat.count) / max(elapsed, 0.001)
-        out.fanout_p50_ms = pct(0.5)
-        out.fanout_p99_ms = pct(0.99)
+        out.fanout_p50_ms = Stats.percentile(lat, 0.5)
+        out.fanout_p99_ms = Stats.percentile(lat, 0.99)
         out.cpu_microseconds_per_delivery = lat.isEmpty ? 0 : out.server_cpu_seconds * 1e6 / Double(lat.count)
         out.bytes_sent = ledger.bytesSent.load(ordering: .relaxed)
         out.bytes_received = ledger.bytesReceived.load(ordering: .relaxed)
@@ -338,7 +336,7 @@ enum ServerBenchCommand {
                 }
             }
         }
-        return millis(ContinuousClock.now - start) / 1000
+        return Stats.ms(ContinuousClock.now - start) / 1000
     }
 
     /// Fills one document with about `kilobytes` of text, then connects
@@ -379,7 +377,7 @@ enum ServerBenchCommand {
                 }
             }
         }
-        return millis(ContinuousClock.now - start) / 1000
+        return Stats.ms(ContinuousClock.now - start) / 1000
     }
 }
 

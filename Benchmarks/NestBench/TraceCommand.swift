@@ -88,10 +88,6 @@ enum TraceCommand {
 
     static func mb(_ bytes: Int) -> Double { (Double(bytes) / 1_048_576 * 10).rounded() / 10 }
 
-    static func ms(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    }
-
     /// Replays the trace: one transaction per trace txn, or the whole trace as one.
     static func replay(_ trace: EditingTrace, into doc: Doc, oneTransaction: Bool = false) throws {
         let text = doc.getText("text")
@@ -119,7 +115,7 @@ enum TraceCommand {
 
         // 1. Local replay, one transaction per trace txn.
         let local = Doc(clientID: clientID)
-        result.replay.append(ms(try clock.measure { try replay(trace, into: local, oneTransaction: oneTransaction) }))
+        result.replay.append(Stats.ms(try clock.measure { try replay(trace, into: local, oneTransaction: oneTransaction) }))
         result.ok = result.ok && local.getText("text").toString() == trace.endContent
 
         // The same edits as updates (recorded in an untimed second replay).
@@ -133,19 +129,19 @@ enum TraceCommand {
 
         // 2. Remote apply, update by update, into a fresh document.
         let remote = Doc(clientID: 1)
-        result.remoteApply.append(ms(try clock.measure { for u in updates { try remote.applyUpdate(u) } }))
+        result.remoteApply.append(Stats.ms(try clock.measure { for u in updates { try remote.applyUpdate(u) } }))
         result.ok = result.ok && remote.getText("text").toString() == trace.endContent
         updates = []
 
         // 3. Encode the final state.
         var encoded: [UInt8] = []
-        result.encode.append(ms(clock.measure { encoded = local.encodeStateAsUpdate(since: [:]) }))
+        result.encode.append(Stats.ms(clock.measure { encoded = local.encodeStateAsUpdate(since: [:]) }))
         result.v1Bytes = encoded.count
 
         // 4. Load it into a fresh document.
         let heapBeforeLoad = Memory.heapInUse()
         let loaded = Doc(clientID: 1)
-        result.load.append(ms(try clock.measure { try loaded.applyUpdate(encoded) }))
+        result.load.append(Stats.ms(try clock.measure { try loaded.applyUpdate(encoded) }))
         // Retained: what the loaded document keeps on the heap.
         withExtendedLifetime(loaded) {
             let after = Memory.heapInUse()
