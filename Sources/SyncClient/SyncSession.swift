@@ -174,7 +174,9 @@ final class SyncSession {
                 try await requestCatalog()
             }
         }
-        for name in subscribed where !inflightDocs.contains(name) { try await flush(name) }
+        // One query for which documents have pending edits, not one per subscribed document.
+        let pending = Set(try store.pendingDocuments())
+        for name in subscribed where pending.contains(name) && !inflightDocs.contains(name) { try await flush(name) }
         if options.mode == .once && Date() > deadline { return true }
         return try await finishedIfDone()
     }
@@ -343,9 +345,8 @@ final class SyncSession {
             try await pump()
             return false
         }
-        for name in subscribed where !failedDocs.contains(name) {
-            if !(try store.pending(document: name)).isEmpty { return false }
-        }
+        let pending = Set(try store.pendingDocuments())
+        if subscribed.contains(where: { pending.contains($0) && !failedDocs.contains($0) }) { return false }
         if report.updatesAcked > 0 && !finalCatalogAsked {
             // Our own updates moved the server past the cursor; one more catalog
             // round moves the cursor past them, so the next reconnect lists
