@@ -18,6 +18,13 @@ public struct DeleteSet: Sendable, Equatable {
 
     public init() {}
 
+    /// Empties the set, keeping its storage for reuse.
+    mutating func removeAll() {
+        if clients.isEmpty { return }
+        clients.removeAll(keepingCapacity: true)
+        clientOrder.empty()
+    }
+
     public var isEmpty: Bool { clients.values.allSatisfy(\.isEmpty) }
 
     public mutating func add(client: Int, clock: Int, length: Int) {

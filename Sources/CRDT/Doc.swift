@@ -12,6 +12,9 @@ public final class Doc {
     var roots: [String: Branch] = [:]
     var currentTransaction: Transaction?
     private var cleanupQueue: [Transaction] = []
+    /// The most recent outermost transaction, reused by the next one when
+    /// nothing else (a handler, the caller) still holds it.
+    private var lastTransaction: Transaction?
     private var updateHandlers: [(id: Int, handler: ([UInt8], Transaction) -> Void)] = []
     private var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
     private var nextHandlerID = 0
@@ -26,8 +29,8 @@ public final class Doc {
     deinit {
         // Items link to each other strongly to the right; break chains
         // iteratively so that releasing a long document cannot overflow the stack.
-        for (_, structs) in store.clients {
-            for item in structs {
+        for (_, list) in store.clients {
+            for item in list.items {
                 item.right = nil
                 if case .type(let b) = item.content { b.detach() }
             }
@@ -107,7 +110,14 @@ public final class Doc {
 
     func transact<R>(origin: (any Sendable)?, local: Bool, _ body: (Transaction) throws -> R) rethrows -> R {
         if let txn = currentTransaction { return try body(txn) }
-        let txn = Transaction(doc: self, origin: origin, local: local)
+        let txn: Transaction
+        if lastTransaction != nil, isKnownUniquelyReferenced(&lastTransaction), let finished = lastTransaction {
+            finished.reuse(origin: origin, local: local)
+            txn = finished
+        } else {
+            txn = Transaction(doc: self, origin: origin, local: local)
+            lastTransaction = txn
+        }
         currentTransaction = txn
         cleanupQueue.append(txn)
         let isFirst = cleanupQueue.count == 1
@@ -127,7 +137,7 @@ public final class Doc {
             finish(txn)
             i += 1
         }
-        cleanupQueue.removeAll()
+        cleanupQueue.removeAll(keepingCapacity: true)
     }
 
     /// Observer phase: events, then (Yjs 13.6) formatting cleanup after remote
@@ -154,26 +164,22 @@ public final class Doc {
         tryMerge(ds)
         for client in txn.touchedOrder {
             let before = txn.beforeState(client)
-            guard before != store.state(client), var structs = store.clients[client] else { continue }
-            store.clients[client] = nil
-            let firstChange = max(StructStore.findIndex(structs, before), 1)
-            var i = structs.count - 1
+            guard before != store.state(client), let list = store.list(client) else { continue }
+            let firstChange = max(StructStore.findIndex(list.items, before), 1)
+            var i = list.items.count - 1
             while i >= firstChange {
-                i -= 1 + mergeWithLefts(&structs, i)
+                i -= 1 + mergeWithLefts(&list.items, i)
             }
-            store.clients[client] = structs
         }
         var m = txn.mergeStructs.count - 1
         while m >= 0 {
             let id = txn.mergeStructs[m].id
             m -= 1
-            guard var structs = store.clients[id.client] else { continue }
-            store.clients[id.client] = nil
-            let pos = StructStore.findIndex(structs, id.clock)
+            guard let list = store.list(id.client) else { continue }
+            let pos = StructStore.findIndex(list.items, id.clock)
             var done = false
-            if pos + 1 < structs.count, mergeWithLefts(&structs, pos + 1) > 1 { done = true }
-            if !done && pos > 0 { _ = mergeWithLefts(&structs, pos) }
-            store.clients[id.client] = structs
+            if pos + 1 < list.items.count, mergeWithLefts(&list.items, pos + 1) > 1 { done = true }
+            if !done && pos > 0 { _ = mergeWithLefts(&list.items, pos) }
         }
         if !txn.local, txn.beforeState(clientID) != store.state(clientID) {
             clientID = Doc.randomClientID()
@@ -200,9 +206,10 @@ public final class Doc {
             guard let ranges = ds.clients[client] else { continue }
             for r in ranges.reversed() {
                 let end = r.clock + r.length
-                guard var si = store.clients[client].map({ StructStore.findIndex($0, r.clock) }) else { break }
+                guard let list = store.list(client) else { break }
+                var si = StructStore.findIndex(list.items, r.clock)
                 // Fresh reads: collecting replaces structs in this same array.
-                while let s = store.clients[client]?[safe: si], s.id.clock < end {
+                while let s = list.items[safe: si], s.id.clock < end {
                     if !s.isGC && s.deleted && !s.keep { gcItem(s, parentGCd: false) }
                     si += 1
                 }
@@ -237,21 +244,19 @@ public final class Doc {
             item.right = nil
             store.replace(item, with: Item(gc: item.id, length: item.length))
         } else {
-            item.content = .deleted(item.length)
+            item.replaceContent(.deleted(item.length))
         }
     }
 
     private func tryMerge(_ ds: DeleteSet) {
         for client in ds.clientOrder {
-            guard let ranges = ds.clients[client], var structs = store.clients[client] else { continue }
-            store.clients[client] = nil
+            guard let ranges = ds.clients[client], let list = store.list(client) else { continue }
             for r in ranges.reversed() {
-                var si = min(structs.count - 1, 1 + StructStore.findIndex(structs, r.clock + r.length - 1))
-                while si > 0 && structs[si].id.clock >= r.clock {
-                    si -= 1 + mergeWithLefts(&structs, si)
+                var si = min(list.items.count - 1, 1 + StructStore.findIndex(list.items, r.clock + r.length - 1))
+                while si > 0 && list.items[si].id.clock >= r.clock {
+                    si -= 1 + mergeWithLefts(&list.items, si)
                 }
             }
-            store.clients[client] = structs
         }
     }
 
@@ -269,7 +274,15 @@ public final class Doc {
             i -= 1
         }
         let merged = pos - i
-        if merged > 0 { structs.removeSubrange((pos + 1 - merged)...pos) }
+        if merged > 0 {
+            // Typing merges the newest struct into its left neighbour: a
+            // removal at the end, which needs no general range replacement.
+            if pos == structs.count - 1 {
+                for _ in 0..<merged { structs.removeLast() }
+            } else {
+                structs.removeSubrange((pos + 1 - merged)...pos)
+            }
+        }
         return merged
     }
 
@@ -297,8 +310,8 @@ public final class Doc {
     /// from the clock given there (spec 5.3, 5.6).
     func writeStructs(_ enc: inout Lib0Encoder, from sv: [Int: Int]) {
         var targets: [(client: Int, clock: Int)] = []
-        for (client, structs) in store.clients {
-            guard let last = structs.last else { continue }
+        for (client, list) in store.clients {
+            guard let last = list.items.last else { continue }
             let state = last.id.clock + last.length
             let from = sv[client] ?? 0
             if state > from { targets.append((client, from)) }
@@ -311,7 +324,7 @@ public final class Doc {
         let targets = unsorted.sorted { $0.client > $1.client }
         enc.writeVarUInt(targets.count)
         for (client, fromClock) in targets {
-            guard let structs = store.clients[client], let first = structs.first else { continue }
+            guard let structs = store.list(client)?.items, let first = structs.first else { continue }
             let clock = max(fromClock, first.id.clock)
             let start = StructStore.findIndex(structs, clock)
             enc.writeVarUInt(structs.count - start)
@@ -329,7 +342,8 @@ public final class Doc {
     /// The delete set of everything deleted in the document (spec 3.8).
     func deleteSetFromStore() -> DeleteSet {
         var ds = DeleteSet()
-        for (client, structs) in store.clients {
+        for (client, list) in store.clients {
+            let structs = list.items
             var ranges: [DeleteSet.Range] = []
             var i = 0
             while i < structs.count {
@@ -370,7 +384,8 @@ public final class Doc {
     public func encodeStateAsUpdate(since sv: [Int: Int]) -> [UInt8] {
         // One allocation of about the right size: structs plus content units.
         var estimate = 64
-        for (client, structs) in store.clients {
+        for (client, list) in store.clients {
+            let structs = list.items
             let unknown = store.state(client) - (sv[client] ?? 0)
             if unknown > 0 { estimate += min(unknown, structs.count) * 16 + unknown }
         }

@@ -18,7 +18,7 @@ extension Doc {
     public func inspectStructs() -> [StructInfo] {
         var out: [StructInfo] = []
         for client in store.clients.keys.sorted(by: >) {
-            for s in store.clients[client] ?? [] {
+            for s in store.list(client)?.items ?? [] {
                 let content: String
                 switch s.content {
                 case .gc: content = ""

@@ -406,14 +406,14 @@ extension Doc {
                 // Read the store's array afresh each time: deleting an item
                 // consults the store (transaction states), and holding a
                 // copy while splitting would copy the whole array.
-                guard var index = store.clients[client].map({ StructStore.findIndex($0, clock) }),
-                      let first = store.clients[client]?[safe: index]
-                else { continue }
+                guard let list = store.list(client) else { continue }
+                var index = StructStore.findIndex(list.items, clock)
+                guard let first = list.items[safe: index] else { continue }
                 if !first.deleted && first.id.clock < clock {
                     store.insert(store.split(txn, first, clock - first.id.clock), at: index + 1)
                     index += 1
                 }
-                while let s = store.clients[client]?[safe: index] {
+                while let s = list.items[safe: index] {
                     index += 1
                     guard s.id.clock < end else { break }
                     if !s.deleted {

@@ -15,9 +15,10 @@ final class Item {
     unowned(unsafe) var parent: Branch?
     /// The map key when the item is a map entry.
     var parentSub: String?
-    var content: ItemContent {
-        didSet { flags = ItemContent.flags(of: content) }
-    }
+    /// A plain stored property (no observer), so that merging and splitting
+    /// mutate the payload in place; ``replaceContent(_:)`` keeps `flags` right
+    /// when the case changes.
+    var content: ItemContent
     /// Cached facts about `content`, so that list walks never copy the enum.
     private var flags: UInt8
     var deleted: Bool
@@ -48,6 +49,12 @@ final class Item {
         self.content = .gc
         self.flags = ItemContent.flags(of: .gc)
         self.deleted = true
+    }
+
+    /// Replaces the content with one of another kind (garbage collection).
+    func replaceContent(_ newContent: ItemContent) {
+        content = newContent
+        flags = ItemContent.flags(of: newContent)
     }
 
     @inline(__always) var isGC: Bool { flags & ItemContent.gcFlag != 0 }

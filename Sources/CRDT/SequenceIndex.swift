@@ -41,16 +41,17 @@ struct SequenceIndex {
 
     // MARK: Fenwick tree
 
+    /// Renumbers blocks from `position` on and rebuilds the tree in linear
+    /// time (each node passes its sum on to its parent once).
     private mutating func rebuild(from position: Int = 0) {
-        for i in position..<blocks.count { blocks[i].position = i }
-        tree = [Int](repeating: 0, count: blocks.count + 1)
-        for i in 0..<blocks.count {
-            var j = i + 1
-            let v = blocks[i].visible
-            while j <= blocks.count {
-                tree[j] += v
-                j += j & -j
-            }
+        let n = blocks.count
+        for i in position..<n { blocks[i].position = i }
+        tree = [Int](repeating: 0, count: n + 1)
+        guard n > 0 else { return }
+        for i in 1...n {
+            tree[i] += blocks[i - 1].visible
+            let parent = i + (i & -i)
+            if parent <= n { tree[parent] += tree[i] }
         }
     }
 
@@ -89,15 +90,20 @@ struct SequenceIndex {
     func item(containing unit: Int) -> (item: Item, offset: Int)? {
         guard unit >= 0, let (block, before) = block(containing: unit) else { return nil }
         var remaining = unit - before
-        var n: Item? = block.first
-        while let x = n {
-            if x.isVisible {
-                if remaining < x.length { return (x, remaining) }
-                remaining -= x.length
+        // Unmanaged walk: the list keeps its items alive, and a strong cursor
+        // would retain and release every item passed.
+        var cursor = Unmanaged.passUnretained(block.first)
+        while true {
+            let (visible, length, next) = cursor._withUnsafeGuaranteedRef { x in
+                (x.isVisible, x.length, x.right.map { Unmanaged.passUnretained($0) })
             }
-            n = x.right
+            if visible {
+                if remaining < length { return (cursor.takeUnretainedValue(), remaining) }
+                remaining -= length
+            }
+            guard let next else { return nil }
+            cursor = next
         }
-        return nil
     }
 
     /// The last item of the list.
@@ -164,7 +170,7 @@ struct SequenceIndex {
     private mutating func remove(_ block: SequenceBlock) {
         let p = block.position
         blocks.remove(at: p)
-        rebuild(from: 0)
+        rebuild(from: p)
     }
 
     private mutating func split(_ block: SequenceBlock) {
@@ -186,7 +192,7 @@ struct SequenceIndex {
         block.count = half
         block.visible = visible
         blocks.insert(second, at: block.position + 1)
-        rebuild(from: 0)
+        rebuild(from: block.position + 1)
     }
 }
 

@@ -5,18 +5,48 @@ struct PendingStructs {
     var missing: [Int: Int]
 }
 
+/// The structs of one client, sorted by clock. A class, so that the store
+/// hands out the list and callers grow, split and merge `items` in place
+/// (an array inside a dictionary value is copied by any mutation that
+/// does not go through the dictionary, and re-hashed by every one that does).
+final class ClientStructs {
+    var items: [Item] = []
+}
+
 /// All integrated structs of a document, per client, sorted by clock and
 /// contiguous from clock 0 (spec 2.2).
 final class StructStore {
-    var clients: [Int: [Item]] = [:]
+    private(set) var clients: [Int: ClientStructs] = [:]
+    /// The last list looked up: edits and updates touch one client at a time.
+    private var cachedClient = Int.min
+    private var cachedList: ClientStructs?
     /// Structs that could not be integrated yet (spec 5.5).
     var pending: PendingStructs?
     /// Delete ranges whose structs are not here yet.
     var pendingDeleteSet: DeleteSet?
 
+    /// The structs of `client`, if it has any.
+    @inline(__always) func list(_ client: Int) -> ClientStructs? {
+        if client == cachedClient, let l = cachedList { return l }
+        guard let l = clients[client] else { return nil }
+        cachedClient = client
+        cachedList = l
+        return l
+    }
+
+    /// The structs of `client`, created empty when it has none.
+    @inline(__always) private func listCreating(_ client: Int) -> ClientStructs {
+        if let l = list(client) { return l }
+        let l = ClientStructs()
+        clients[client] = l
+        cachedClient = client
+        cachedList = l
+        return l
+    }
+
     /// The next clock expected from `client`.
     @inline(__always) func state(_ client: Int) -> Int {
-        guard let structs = clients[client], let last = structs.last else { return 0 }
+        guard let last = list(client)?.items.last else { return 0 }
         return last.id.clock + last.length
     }
 
@@ -24,8 +54,8 @@ final class StructStore {
     func stateVector() -> [Int: Int] {
         var sv: [Int: Int] = [:]
         sv.reserveCapacity(clients.count)
-        for (client, structs) in clients {
-            if let last = structs.last { sv[client] = last.id.clock + last.length }
+        for (client, list) in clients {
+            if let last = list.items.last { sv[client] = last.id.clock + last.length }
         }
         return sv
     }
@@ -64,7 +94,7 @@ final class StructStore {
 
     /// The struct containing `id`, or nil when the clock is not known.
     func find(_ id: ID) -> Item? {
-        guard let structs = clients[id.client], let last = structs.last,
+        guard let structs = list(id.client)?.items, let last = structs.last,
               id.clock < last.id.clock + last.length, id.clock >= 0
         else { return nil }
         return structs[Self.findIndex(structs, id.clock)]
@@ -72,23 +102,22 @@ final class StructStore {
 
     /// Appends a struct that continues its client's clock range.
     func add(_ item: Item) {
-        clients[item.id.client, default: []].append(item)
+        listCreating(item.id.client).items.append(item)
     }
 
     /// Replaces the struct at the position of `old` by `new` (same id and length).
     func replace(_ old: Item, with new: Item) {
-        guard var structs = clients[old.id.client] else { return }
-        let index = Self.findIndex(structs, old.id.clock)
-        clients[old.id.client] = nil
-        structs[index] = new
-        clients[old.id.client] = structs
+        guard let l = list(old.id.client) else { return }
+        let index = Self.findIndex(l.items, old.id.clock)
+        l.items[index] = new
     }
 
     /// The item containing `id`, split so that it starts at `id`.
     func itemCleanStart(_ txn: Transaction, _ id: ID) -> Item? {
-        guard let structs = clients[id.client], !structs.isEmpty else { return nil }
-        let index = Self.findIndex(structs, id.clock)
-        let item = structs[index]
+        // No local copy of the array: it would make the insertion below copy it.
+        guard let l = list(id.client), !l.items.isEmpty else { return nil }
+        let index = Self.findIndex(l.items, id.clock)
+        let item = l.items[index]
         guard item.id.clock <= id.clock, id.clock < item.id.clock + item.length else { return nil }
         if item.id.clock < id.clock && !item.isGC {
             let right = split(txn, item, id.clock - item.id.clock)
@@ -100,9 +129,9 @@ final class StructStore {
 
     /// The item containing `id`, split so that it ends at `id`.
     func itemCleanEnd(_ txn: Transaction, _ id: ID) -> Item? {
-        guard let structs = clients[id.client], !structs.isEmpty else { return nil }
-        let index = Self.findIndex(structs, id.clock)
-        let item = structs[index]
+        guard let l = list(id.client), !l.items.isEmpty else { return nil }
+        let index = Self.findIndex(l.items, id.clock)
+        let item = l.items[index]
         guard item.id.clock <= id.clock, id.clock < item.id.clock + item.length else { return nil }
         if id.clock != item.id.clock + item.length - 1 && !item.isGC {
             let right = split(txn, item, id.clock - item.id.clock + 1)
@@ -112,7 +141,7 @@ final class StructStore {
     }
 
     @inline(__always) func insert(_ item: Item, at index: Int) {
-        clients[item.id.client, default: []].insert(item, at: index)
+        listCreating(item.id.client).items.insert(item, at: index)
     }
 
     /// Splits `left` at `diff` units, links the new right part after it and

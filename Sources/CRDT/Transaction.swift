@@ -40,11 +40,16 @@ struct ChangedKeys {
 /// doc-level update callback run when the outermost transaction ends.
 public final class Transaction {
     unowned(unsafe) let doc: Doc
-    /// Client → its state before the transaction, for every client the
-    /// transaction added structs for (others still have their old state).
-    private(set) var touched: [Int: Int] = [:]
-    /// Clients in `touched`, in the order they were first touched.
+    /// Clients the transaction added structs for, in the order they were
+    /// first touched, and each one's state before the transaction (others
+    /// still have their old state). Arrays searched linearly while short:
+    /// a transaction almost always touches one client, and hashing on every
+    /// integrated item cost more than the search.
     private(set) var touchedOrder: [Int] = []
+    private var touchedBefore: [Int] = []
+    /// Client → slot in the arrays above, built once many clients are touched.
+    private var touchedSlots: [Int: Int] = [:]
+    private static let linearSearchLimit = 8
     /// What this transaction deleted.
     var deleteSet = DeleteSet()
     /// Types changed, in first-change order, with what changed in them.
@@ -55,7 +60,7 @@ public final class Transaction {
     /// Whether the change was made by this replica (false for applied updates).
     public internal(set) var local: Bool
     /// Whatever the caller passed as origin (e.g. a connection id).
-    public let origin: (any Sendable)?
+    public private(set) var origin: (any Sendable)?
     /// Whether the transaction added or deleted anything (what decides if
     /// ``Doc/onUpdate(_:)`` hands out an update for it).
     public var changedDocument: Bool { addedStructs || !deleteSet.isEmpty }
@@ -71,21 +76,51 @@ public final class Transaction {
         self.local = local
     }
 
+    /// Makes a finished transaction that nobody else holds new again,
+    /// keeping its arrays' storage: a stream of one-edit transactions then
+    /// stops allocating and freeing half a dozen buffers per edit.
+    func reuse(origin: (any Sendable)?, local: Bool) {
+        self.origin = origin
+        self.local = local
+        touchedOrder.empty()
+        touchedBefore.empty()
+        if !touchedSlots.isEmpty { touchedSlots = [:] }
+        deleteSet.removeAll()
+        changedBranches.empty()
+        changedKeys.empty()
+        mergeStructs.empty()
+        if !conflicts.isEmpty { conflicts = [] }
+        needFormattingCleanup = false
+        if !deepEvents.isEmpty { deepEvents = [] }
+    }
+
     /// The state of `client` before this transaction.
     @inline(__always) func beforeState(_ client: Int) -> Int {
-        touched[client] ?? doc.store.state(client)
+        if let slot = touchedSlot(client) { return touchedBefore[slot] }
+        return doc.store.state(client)
+    }
+
+    @inline(__always) private func touchedSlot(_ client: Int) -> Int? {
+        if touchedOrder.count <= Self.linearSearchLimit { return touchedOrder.firstIndex(of: client) }
+        return touchedSlots[client]
     }
 
     /// Records that a struct of `client` is about to be added.
     @inline(__always) func willAdd(client: Int) {
-        if touched[client] == nil {
-            touched[client] = doc.store.state(client)
-            touchedOrder.append(client)
+        guard touchedSlot(client) == nil else { return }
+        touchedOrder.append(client)
+        touchedBefore.append(doc.store.state(client))
+        if touchedOrder.count > Self.linearSearchLimit {
+            if touchedSlots.isEmpty {
+                for (slot, c) in touchedOrder.enumerated() { touchedSlots[c] = slot }
+            } else {
+                touchedSlots[client] = touchedOrder.count - 1
+            }
         }
     }
 
     /// Whether any client's state advanced.
-    var addedStructs: Bool { !touched.isEmpty }
+    var addedStructs: Bool { !touchedOrder.isEmpty }
 
     func addChanged(_ branch: Branch, _ key: String?) {
         // Changes to a type created in this transaction, or deleted, are not events.
@@ -114,4 +149,13 @@ public final class Transaction {
 
     /// Whether `item` was deleted in this transaction.
     func deletes(_ item: Item) -> Bool { deleteSet.contains(item.id) }
+}
+
+extension Array {
+    /// Removes every element, keeping the storage. Element by element: the
+    /// arrays emptied this way hold a handful of elements, and
+    /// `removeAll(keepingCapacity:)` takes a generic path costing more than that.
+    @inline(__always) mutating func empty() {
+        while !isEmpty { removeLast() }
+    }
 }

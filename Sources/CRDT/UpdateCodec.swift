@@ -100,7 +100,9 @@ struct DecodedUpdate {
             let sectionStart = dec.position
             let numStructs = try dec.readCount(minimumBytesEach: 2)
             let client = try dec.readVarUInt()
-            guard seen.insert(client).inserted else {
+            // Most updates carry one client; hashing for them cost more than a scan.
+            let duplicate = numClients <= 16 ? clients.contains { $0.client == client } : !seen.insert(client).inserted
+            guard !duplicate else {
                 throw CRDTError(.invalidStructure, offset: sectionStart, "client \(client) appears twice")
             }
             var clock = try dec.readVarUInt()

@@ -493,7 +493,7 @@ public struct YText {
         func addFull(_ b: Branch) { if !needFull.contains(where: { $0 === b }) { needFull.append(b) } }
         for client in txn.touchedOrder {
             let before = txn.beforeState(client)
-            guard doc.store.state(client) != before, let structs = doc.store.clients[client] else { continue }
+            guard doc.store.state(client) != before, let structs = doc.store.list(client)?.items else { continue }
             var i = StructStore.findIndex(structs, before)
             while i < structs.count {
                 let s = structs[i]
@@ -505,12 +505,12 @@ public struct YText {
         for client in txn.deleteSet.clientOrder {
             guard let ranges = txn.deleteSet.clients[client] else { continue }
             for r in ranges {
-                guard doc.store.clients[client] != nil else { continue }
+                guard doc.store.list(client) != nil else { continue }
                 _ = doc.store.itemCleanStart(txn, ID(client: client, clock: r.clock))
                 if r.clock + r.length < doc.store.state(client) {
                     _ = doc.store.itemCleanStart(txn, ID(client: client, clock: r.clock + r.length))
                 }
-                guard let structs = doc.store.clients[client] else { continue }
+                guard let structs = doc.store.list(client)?.items else { continue }
                 var i = StructStore.findIndex(structs, r.clock)
                 while i < structs.count, structs[i].id.clock < r.clock + r.length {
                     deleted.append(structs[i])

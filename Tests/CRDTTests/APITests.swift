@@ -158,6 +158,40 @@ struct APITests {
         let text = try loaded().getText("t")
         #expect(text.toString() == "kept")
     }
+
+    @Test("a transaction a handler keeps is never reused for a later one")
+    func keptTransactionsStayIntact() throws {
+        let doc = Doc(clientID: 1)
+        let text = doc.getText("t")
+        var kept: [Transaction] = []
+        doc.onAfterTransaction { kept.append($0) }
+        try doc.transact(origin: "first") { _ in try text.insert(0, "ab") }
+        doc.transact(origin: "second") { _ in }
+        let remote = Doc(clientID: 2)
+        try remote.getText("t").insert(0, "xy")
+        try doc.applyUpdate(try remote.encodeStateAsUpdate(), origin: "third")
+        try doc.transact(origin: "fourth") { _ in try text.delete(0, count: 1) }
+        #expect(kept.map { $0.origin as? String } == ["first", "second", "third", "fourth"])
+        #expect(kept.map(\.changedDocument) == [true, false, true, true])
+        #expect(kept.map(\.local) == [true, true, false, true])
+        #expect(Set(kept.map(ObjectIdentifier.init)).count == 4)
+    }
+
+    @Test("transactions nobody keeps are reused, and each starts empty")
+    func reusedTransactionsStartEmpty() throws {
+        let doc = Doc(clientID: 1)
+        let text = doc.getText("t")
+        var seen: [(String?, Bool, Bool)] = []
+        doc.onAfterTransaction { seen.append(($0.origin as? String, $0.changedDocument, $0.local)) }
+        var events: [[TextDelta]] = []
+        text.observe { events.append($0.delta) }
+        try doc.transact(origin: "a") { _ in try text.insert(0, "hello") }
+        doc.transact(origin: nil) { _ in }
+        try doc.transact(origin: "c") { _ in try text.delete(0, count: 2) }
+        #expect(seen.map(\.0) == ["a", nil, "c"])
+        #expect(seen.map(\.1) == [true, false, true])
+        #expect(events == [[TextDelta(.insert("hello"))], [TextDelta(.delete(2))]])
+    }
 }
 
 extension Doc {

@@ -46,8 +46,8 @@ struct NestCLI {
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         let running = RunningNest(process: p)
-        out.fileHandleForReading.readabilityHandler = { h in running.append(h.availableData) }
         try p.run()
+        PipeDrain.start(out) { running.append($0) }
         return running
     }
 }

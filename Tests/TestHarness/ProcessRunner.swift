@@ -77,18 +77,31 @@ final class DataBox: @unchecked Sendable {
     func finish() { lock.withLock { finished = true } }
     func get() -> Data { lock.withLock { data } }
 
-    /// Collects everything `pipe` delivers until end of file, without blocking a thread.
+    /// Collects everything `pipe` delivers until end of file, on a thread
+    /// of its own (never one of the concurrency pool).
     static func collecting(_ pipe: Pipe) -> DataBox {
         let box = DataBox()
-        pipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty {
-                h.readabilityHandler = nil
-                box.finish()
-            } else {
-                box.append(d)
-            }
-        }
+        PipeDrain.start(pipe, { box.append($0) }, atEnd: { box.finish() })
         return box
+    }
+}
+
+/// Reads a pipe to its end with blocking reads on a dedicated thread.
+/// `FileHandle.readabilityHandler` is not used on purpose: tearing its
+/// dispatch source down while other handles come and go crashes
+/// libdispatch's manager thread on Linux (swift-corelibs-libdispatch#949),
+/// which took the whole test process down.
+public enum PipeDrain {
+    public static func start(_ pipe: Pipe, _ sink: @escaping @Sendable (Data) -> Void, atEnd: @escaping @Sendable () -> Void = {}) {
+        let handle = pipe.fileHandleForReading
+        let reader = Thread {
+            while true {
+                let d = handle.availableData
+                if d.isEmpty { break }
+                sink(d)
+            }
+            atEnd()
+        }
+        reader.start()
     }
 }
