@@ -52,6 +52,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Updates per second per connection (env NEST_UPDATES_PER_SECOND, default 200).") var updatesPerSecond: Int?
     @Option(help: "Seconds an unused document stays loaded (env NEST_ROOM_IDLE_SECONDS, default 60).") var roomIdleSeconds: Int?
     @Option(help: "Memory budget for loaded documents in MiB (env NEST_MEMORY_BUDGET_MB, default 256).") var memoryBudgetMb: Int?
+    @Option(help: "Queue of connections not yet accepted (env NEST_LISTEN_BACKLOG, default 4096).") var listenBacklog: Int?
+    @Option(help: "Connections set up at once (env NEST_MAX_CONCURRENT_JOINS, default 128).") var maxConcurrentJoins: Int?
+    @Option(help: "Connections waiting to be set up before new ones get 1013 (env NEST_JOIN_QUEUE, default 10000).") var joinQueue: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -65,6 +68,9 @@ struct Serve: AsyncParsableCommand {
         config.updatesPerSecond = updatesPerSecond ?? env["NEST_UPDATES_PER_SECOND"].flatMap(Int.init) ?? config.updatesPerSecond
         config.roomIdleSeconds = roomIdleSeconds ?? env["NEST_ROOM_IDLE_SECONDS"].flatMap(Int.init) ?? config.roomIdleSeconds
         config.memoryBudgetBytes = (memoryBudgetMb ?? env["NEST_MEMORY_BUDGET_MB"].flatMap(Int.init)).map { $0 << 20 } ?? config.memoryBudgetBytes
+        config.listenBacklog = max(1, listenBacklog ?? env["NEST_LISTEN_BACKLOG"].flatMap(Int.init) ?? config.listenBacklog)
+        config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
+        config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))

@@ -11,11 +11,15 @@ public struct Backoff: Sendable {
     }
 
     /// The next delay in seconds. `atLeast` honours a server hint (e.g. a
-    /// longer wait after being closed for flooding).
+    /// longer wait after being closed for flooding or turned away as busy);
+    /// a hinted wait is jittered too, between the hint and twice it, or every
+    /// client turned away at the same moment would come back at the same moment.
     public mutating func next(atLeast floor: Double = 0) -> Double {
         let ceiling = min(cap, base * Double(1 << min(attempt, 20)))
         attempt += 1
-        return max(floor, Double.random(in: (ceiling / 2)...ceiling))
+        let delay = Double.random(in: (ceiling / 2)...ceiling)
+        guard floor > delay else { return delay }
+        return Double.random(in: floor...(2 * floor))
     }
 
     /// Called after a successful session start.

@@ -148,6 +148,8 @@ final class SyncSession {
                 report.refused.append(DocumentProblem(document: name, code: code.name, text: text))
             }
         case .error(let code, let text, let name):
+            // A busy server asks for a later reconnect; everything else about the connection is final.
+            if name.isEmpty && code == .overloaded { throw SessionEnd.disconnected("server busy: \(text)", hint: 3) }
             if name.isEmpty { throw SessionEnd.fatal(Self.fatal(code, text)) }
             try documentFailed(name, code: code, text: text)
         case .event(let kind, let name, let payload):

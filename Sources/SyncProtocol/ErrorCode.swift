@@ -21,11 +21,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let storeUnavailable = ErrorCode(rawValue: 12)
     public static let `internal` = ErrorCode(rawValue: 13)
     public static let membershipRevoked = ErrorCode(rawValue: 14)
+    public static let overloaded = ErrorCode(rawValue: 15)
 
     static let names: [Int: String] = [
         1: "bad_message", 2: "unsupported_version", 3: "unauthenticated", 4: "token_expired", 5: "forbidden",
         6: "unknown_document", 7: "read_only", 8: "message_too_large", 9: "rate_limited", 10: "too_many_documents",
-        11: "malformed_update", 12: "store_unavailable", 13: "internal", 14: "membership_revoked",
+        11: "malformed_update", 12: "store_unavailable", 13: "internal", 14: "membership_revoked", 15: "overloaded",
     ]
 
     /// The code's name as written in PROTOCOL.md, e.g. `read_only`.
@@ -41,6 +42,8 @@ public enum CloseCode {
     public static let flooding: UInt16 = 4408
     public static let unsupportedVersion: UInt16 = 4426
     public static let goingAway: UInt16 = 1001
+    /// The server is too busy to set the connection up; reconnect later (RFC 6455 "Try Again Later").
+    public static let tryAgainLater: UInt16 = 1013
 }
 
 /// A message that could not be decoded, with the protocol code to answer with.

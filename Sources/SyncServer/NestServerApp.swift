@@ -69,6 +69,7 @@ public enum NestServerApp {
         let registry = RoomRegistry(store: store, metrics: metrics)
         let live = LiveConnections()
         let ids = Atomic<UInt64>(0)
+        let gate = JoinGate(limit: config.maxConcurrentJoins, queueLimit: config.joinQueueLimit, metrics: metrics)
 
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
@@ -104,7 +105,7 @@ public enum NestServerApp {
                         log[metadataKey: "connection"] = "\(id)"
                         let connection = NestSyncConnection(
                             id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, live: live,
-                            metrics: metrics, logger: log)
+                            gate: gate, metrics: metrics, logger: log)
                         metrics.nestConnections.increment()
                         defer { metrics.nestConnections.decrement() }
                         try await connection.run(inbound: inbound, outbound: outbound)
@@ -128,6 +129,14 @@ public enum NestServerApp {
                         try await outbound.close(.unknown(CloseCode.badMessage), reason: "unknown document id")
                         return
                     }
+                    // Admission control: the slot is held until the room is subscribed.
+                    let slot: JoinSlot
+                    do { slot = try await gate.slot() } catch {
+                        if (error as? JoinGate.Refusal) == .busy { log.info("join refused: server busy") }
+                        try await outbound.close(.unknown(CloseCode.tryAgainLater), reason: "server busy, retry later")
+                        return
+                    }
+                    defer { slot.release() }
                     let user: String
                     switch await verifier.user(for: token) {
                     case .success(let u): user = u
@@ -152,10 +161,11 @@ public enum NestServerApp {
                     defer { metrics.yjsConnections.decrement() }
                     try await serveYjs(
                         id: id, documentID: documentID, workspace: workspace, user: user, role: role, token: token ?? "", verifier: verifier,
-                        registry: registry, live: live, config: config, metrics: metrics, inbound: inbound, outbound: outbound, logger: log)
+                        registry: registry, live: live, config: config, metrics: metrics, joinSlot: slot, inbound: inbound, outbound: outbound,
+                        logger: log)
                 }
             },
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server"),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server", backlog: config.listenBacklog),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
             logger: logger
         )
@@ -198,7 +208,7 @@ public enum NestServerApp {
     /// the token expires, or the peer floods.
     static func serveYjs(
         id: ConnectionID, documentID: String, workspace: String, user: String, role: Role, token: String, verifier: TokenVerifier,
-        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration, metrics: ServerMetrics,
+        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration, metrics: ServerMetrics, joinSlot: JoinSlot,
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
     ) async throws {
         let room = await registry.room(documentID)
@@ -216,6 +226,7 @@ public enum NestServerApp {
             try await outbound.close(.unknown(1011), reason: "document unavailable")
             return
         }
+        joinSlot.release()
         logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
         queue.yield(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
         let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)

@@ -31,6 +31,7 @@ struct NestSyncConnection {
     let verifier: TokenVerifier
     let config: ServerConfiguration
     let live: LiveConnections
+    let gate: JoinGate
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -65,9 +66,13 @@ struct NestSyncConnection {
                     }
                 }
                 group.addTask {
-                    // Watchdog: hello within 10 s, token expiry.
+                    // Watchdog: hello within 10 s, token expiry. It sleeps until the next
+                    // deadline rather than polling: thousands of idle connections
+                    // would otherwise wake it thousands of times a second.
                     while true {
-                        try await Task.sleep(for: .milliseconds(250))
+                        let pending = shared.session.withLock { $0 }
+                        let deadline: Date = if let p = pending { p.expiry ?? Date().addingTimeInterval(3_600) } else { shared.opened.addingTimeInterval(10) }
+                        try await Task.sleep(for: .seconds(max(0.05, deadline.timeIntervalSinceNow)))
                         let session = shared.session.withLock { $0 }
                         if session == nil, Date().timeIntervalSince(shared.opened) > 10 {
                             queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
@@ -161,6 +166,14 @@ struct NestSyncConnection {
                 reply(.error(code: .unsupportedVersion, text: "this server speaks version \(NestMessage.version) only", documentID: ""))
                 throw ConnectionClosed(code: CloseCode.unsupportedVersion, reason: "unsupported version")
             }
+            // Admission control: checking the token and memberships takes a join slot.
+            let slot: JoinSlot
+            do { slot = try await gate.slot() } catch {
+                if error == .busy { logger.info("join refused: server busy") }
+                reply(.error(code: .overloaded, text: "the server is busy setting up other connections; reconnect in a few seconds", documentID: ""))
+                throw ConnectionClosed(code: CloseCode.tryAgainLater, reason: "server busy, retry later")
+            }
+            defer { slot.release() }
             let presented = token.isEmpty ? bearer : token
             switch await verifier.user(for: presented) {
             case .failure(let problem):

@@ -23,6 +23,18 @@ public struct ServerConfiguration: Sendable {
     /// Consecutive refused messages after which a flooding connection is closed. Default 100.
     public var maxViolations = 100
 
+    /// Length of the kernel's queue of connections not yet accepted. Default 4,096
+    /// (the kernel caps it at `net.core.somaxconn`): with a short queue, a
+    /// reconnect storm overflows it and the dropped clients wait out a one-second
+    /// SYN retransmission.
+    public var listenBacklog = 4_096
+    /// Connections set up at the same time (token, membership, first sync);
+    /// later ones wait their turn in arrival order. Default 128.
+    public var maxConcurrentJoins = 128
+    /// Connections that may wait for a join slot; beyond it a new connection is
+    /// closed with 1013 (try again later) at once instead of piling up. Default 10,000.
+    public var joinQueueLimit = 10_000
+
     /// Seconds a document stays loaded after its last use with nobody subscribed. Default 60.
     public var roomIdleSeconds = 60
     /// Memory budget for loaded documents, in bytes; least recently used ones are unloaded above it. Default 256 MiB.
@@ -35,6 +47,7 @@ public struct ServerConfiguration: Sendable {
         let store = databaseURL == nil ? "sqlite \(dataDirectory)/nest.sqlite" : "postgresql (DATABASE_URL set)"
         return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "no HS256 secret" : "HS256 secret set")\(jwksFile.map { ", JWKS \($0)" } ?? ""), "
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
+            + "admission: backlog \(listenBacklog), \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
     }
 }

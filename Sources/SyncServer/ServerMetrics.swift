@@ -16,6 +16,10 @@ public final class ServerMetrics: Sendable {
     let ackLatency: DurationHistogram
     let storeLatency: DurationHistogram
     let roomsUnloaded: Counter
+    /// Admission control (``JoinGate``): joins being set up, waiting, and refused with 1013.
+    let joinsRunning: Gauge
+    let joinsWaiting: Gauge
+    let joinsRefused: Counter
     /// Errors and refusals sent, by protocol code (every code made up front, so scrapes show zeros).
     let errors: [Int: Counter]
 
@@ -36,9 +40,12 @@ public final class ServerMetrics: Sendable {
         ackLatency = registry.makeDurationHistogram(descriptor: name("ack_latency", "seconds", "From receiving an update to sending its ack"), buckets: buckets)
         storeLatency = registry.makeDurationHistogram(descriptor: name("store_latency", "seconds", "Store operations (load, append, compact)"), buckets: buckets)
         roomsUnloaded = registry.makeCounter(descriptor: name("rooms_unloaded", "total", "Documents unloaded (idle or over the memory budget)"))
+        joinsRunning = registry.makeGauge(descriptor: name("joins_running", "", "Connections being set up (token, memberships, first sync)"))
+        joinsWaiting = registry.makeGauge(descriptor: name("joins_waiting", "", "Connections waiting for a set-up slot"))
+        joinsRefused = registry.makeCounter(descriptor: name("joins_refused", "total", "Connections turned away with 1013 because the join queue was full"))
         let errorsName = name("errors", "total", "Errors and refusals sent, by code")
         var byCode: [Int: Counter] = [:]
-        for raw in 1...14 { byCode[raw] = registry.makeCounter(descriptor: errorsName, labels: [("code", ErrorCode(rawValue: raw).name)]) }
+        for raw in 1...15 { byCode[raw] = registry.makeCounter(descriptor: errorsName, labels: [("code", ErrorCode(rawValue: raw).name)]) }
         errors = byCode
     }
 

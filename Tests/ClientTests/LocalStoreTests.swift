@@ -147,7 +147,9 @@ struct LocalStoreTests {
             let ceiling = min(8, 0.5 * Double(1 << i))
             #expect(d >= ceiling / 2 && d <= ceiling, "attempt \(i): \(d)")
         }
-        #expect(b.next(atLeast: 10) == 10)
+        let hinted = (0..<50).map { _ in b.next(atLeast: 10) }
+        #expect(hinted.allSatisfy { $0 >= 10 && $0 <= 20 })
+        #expect(Set(hinted).count > 1, "hinted waits must be jittered")
         b.reset()
         #expect(b.next() <= 0.5)
     }

@@ -6,6 +6,8 @@
 //   NODE_PATH=/usr/share/nodejs node yws-peers.cjs write URL DOC TOKEN TEXT
 //   NODE_PATH=/usr/share/nodejs node yws-peers.cjs read URL DOC TOKEN
 //   NODE_PATH=/usr/share/nodejs node yws-peers.cjs close-code URL DOC TOKEN
+//   NODE_PATH=/usr/share/nodejs node yws-peers.cjs burst URL DOC TOKEN N   (N raw sockets at once:
+//     how many got sync step 2, how many were closed with 1013, and anything else)
 //
 // Prints one JSON line with the outcome; exits 1 on timeout.
 const Y = require('yjs')
@@ -57,6 +59,22 @@ async function main () {
     const ws = new WebSocket(`${url}/${doc}?token=${encodeURIComponent(rest[0])}`)
     ws.on('close', (code, reason) => done({ code, reason: reason.toString() }))
     ws.on('error', () => {})
+  } else if (mode === 'burst') {
+    const one = () => new Promise(resolve => {
+      const ws = new WebSocket(`${url}/${doc}?token=${encodeURIComponent(rest[0])}`)
+      ws.binaryType = 'arraybuffer'
+      // Sync step 1 with an empty state vector; the answer of interest is sync step 2 (0, 1).
+      ws.on('open', () => ws.send(Buffer.from([0, 0, 1, 0])))
+      ws.on('message', data => {
+        const b = new Uint8Array(data)
+        if (b[0] === 0 && b[1] === 1) { resolve('synced'); ws.close() }
+      })
+      ws.on('close', code => resolve(code === 1013 ? 'turnedAway' : `closed ${code}`))
+      ws.on('error', e => resolve(`error ${e.message}`))
+    })
+    const outcomes = await Promise.all(Array.from({ length: Number(rest[1]) }, one))
+    const count = what => outcomes.filter(o => o === what).length
+    done({ synced: count('synced'), turnedAway: count('turnedAway'), other: outcomes.filter(o => o !== 'synced' && o !== 'turnedAway') })
   } else {
     fail('unknown mode ' + mode)
   }

@@ -292,6 +292,78 @@ struct NestProtocolEndToEndTests {
         #expect(scrape.out.contains("nest_bytes_in_total") && scrape.out.contains("nest_store_latency_seconds_bucket"))
     }
 
+    @Test("admission control: with one join slot and no queue, a burst of hellos is welcomed or told overloaded with 1013, and the server stays healthy")
+    func admissionControl() async throws {
+        let server = try ServerProcess()
+        server.serveEnvironment = ["NEST_MAX_CONCURRENT_JOINS": "1", "NEST_JOIN_QUEUE": "0"]
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        enum Outcome: Sendable, Equatable { case welcomed, turnedAway, other(String) }
+        var welcomed = 0, turnedAway = 0
+        // A burst of 40 simultaneous hellos against one slot all but always turns some away;
+        // a few bursts make that certain without making the test slow.
+        for _ in 0..<5 where turnedAway == 0 {
+            let outcomes = await withTaskGroup(of: Outcome.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        let first = Mutex<NestMessage?>(nil)
+                        let code: UInt16?
+                        do {
+                            code = try await NestConnection.session(port: server.port) { c in
+                                try await c.send(NestConnection.hello(alice))
+                                let m = try await c.next()
+                                first.withLock { $0 = m }
+                                if case .welcome? = m { try await c.outbound.close(.normalClosure, reason: nil) } else { _ = try await c.next() }
+                            }
+                        } catch {
+                            return .other("\(error)")
+                        }
+                        switch (first.withLock { $0 }, code) {
+                        case (.welcome?, nil): return .welcomed
+                        case (.error(.overloaded, _, "")?, CloseCode.tryAgainLater?): return .turnedAway
+                        case (let m, let c): return .other("\(String(describing: m)), close \(String(describing: c))")
+                        }
+                    }
+                }
+                return await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            for o in outcomes {
+                switch o {
+                case .welcomed: welcomed += 1
+                case .turnedAway: turnedAway += 1
+                case .other(let what): Issue.record("neither welcomed nor turned away: \(what)")
+                }
+            }
+        }
+        #expect(welcomed > 0 && turnedAway > 0, "welcomed \(welcomed), turned away \(turnedAway)")
+        // The same on the y-websocket endpoint (raw sockets from node): served (sync step 2) or closed with 1013.
+        var yjsServed = 0, yjsTurnedAway = 0
+        for _ in 0..<5 where yjsTurnedAway == 0 {
+            let script = ServerProcess.root.appendingPathComponent("Tests/Conformance/yws-peers.cjs").path
+            let run = try await ProcessRunner.run(
+                "/usr/bin/env", ["node", script, "burst", "ws://127.0.0.1:\(server.port)/v1/yjs", "w1/draft/burst", alice, "40"],
+                environment: ProcessInfo.processInfo.environment.merging(["NODE_PATH": "/usr/share/nodejs"]) { _, b in b })
+            let line = run.out.split(separator: "\n").last.map(String.init) ?? ""
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(run.out) \(run.err)")
+            #expect((result["other"] as? [Any])?.isEmpty == true, "y-websocket peers neither served nor turned away: \(line)")
+            yjsServed += result["synced"] as? Int ?? 0
+            yjsTurnedAway += result["turnedAway"] as? Int ?? 0
+        }
+        #expect(yjsServed > 0 && yjsTurnedAway > 0, "served \(yjsServed), turned away \(yjsTurnedAway)")
+        turnedAway += yjsTurnedAway
+        let scrape = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(server.port)/metrics"], environment: nil)
+        #expect(scrape.out.contains("nest_joins_refused_total \(turnedAway)"), "\(scrape.out)")
+        #expect(scrape.out.contains(#"nest_errors_total{code="overloaded"} \#(turnedAway - yjsTurnedAway)"#))
+        #expect(scrape.out.contains("nest_joins_running 0") && scrape.out.contains("nest_joins_waiting 0"))
+        // Once the burst is over, a connection is served as usual.
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            guard case .welcome? = try await c.next() else { Issue.record("no welcome after the burst"); return }
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+    }
+
     @Test("SIGTERM with a client mid-stream: the server exits cleanly within seconds and keeps every acked update")
     func gracefulShutdown() async throws {
         let server = try ServerProcess()
