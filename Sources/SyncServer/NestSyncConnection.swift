@@ -66,13 +66,14 @@ struct NestSyncConnection {
                     }
                 }
                 group.addTask {
-                    // Watchdog: hello within 10 s, token expiry. It sleeps until the next
-                    // deadline rather than polling: thousands of idle connections
-                    // would otherwise wake it thousands of times a second.
+                    // Watchdog: hello within 10 s, token expiry. Until hello it looks
+                    // four times a second (the session may start any moment); after it,
+                    // it sleeps until the token expires: thousands of idle connections
+                    // polling would wake the server thousands of times a second.
                     while true {
                         let pending = shared.session.withLock { $0 }
-                        let deadline: Date = if let p = pending { p.expiry ?? Date().addingTimeInterval(3_600) } else { shared.opened.addingTimeInterval(10) }
-                        try await Task.sleep(for: .seconds(max(0.05, deadline.timeIntervalSinceNow)))
+                        let wait: Double = if let p = pending { (p.expiry ?? Date().addingTimeInterval(3_600)).timeIntervalSinceNow } else { 0.25 }
+                        try await Task.sleep(for: .seconds(max(0.05, wait)))
                         let session = shared.session.withLock { $0 }
                         if session == nil, Date().timeIntervalSince(shared.opened) > 10 {
                             queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))

@@ -142,6 +142,39 @@ struct NestProtocolEndToEndTests {
         #expect(forged == CloseCode.unauthenticated)
     }
 
+    @Test("a token that expires while connected closes the connection within a second; a silent connection is closed after 10 s")
+    func liveDeadlines() async throws {
+        let server = try ServerProcess()
+        let shortLived = try server.token("alice", workspace: "w1", ttl: "3s")
+        try server.start()
+        defer { server.stop() }
+        let port = server.port
+        let issued = Date()
+        async let expired: (UInt16?, Double) = {
+            let code = try await NestConnection.session(port: port) { c in
+                try await c.send(NestConnection.hello(shortLived))
+                guard case .welcome? = try await c.next() else { Issue.record("no welcome"); return }
+                let m = try await c.next()
+                guard case .error(.tokenExpired, _, _)? = m else { Issue.record("expected token_expired, got \(String(describing: m))"); return }
+                while try await c.next() != nil {}
+            }
+            return (code, Date().timeIntervalSince(issued))
+        }()
+        let opened = Date()
+        let silentCode = try await NestConnection.session(port: port) { c in
+            let m = try await c.next()
+            guard case .error(.badMessage, _, _)? = m else { Issue.record("expected bad_message, got \(String(describing: m))"); return }
+            while try await c.next() != nil {}
+        }
+        let silentAfter = Date().timeIntervalSince(opened)
+        #expect(silentCode == CloseCode.badMessage)
+        #expect(silentAfter >= 9.5 && silentAfter < 12, "closed after \(silentAfter) s")
+        let (expiredCode, expiredAfter) = try await expired
+        #expect(expiredCode == CloseCode.unauthenticated)
+        // Tokens carry whole seconds: expiry lies between 2 and 3 s after issuing, plus up to a second to notice.
+        #expect(expiredAfter >= 2 && expiredAfter < 4.5, "closed \(expiredAfter) s after the token was issued")
+    }
+
     @Test("viewers, other workspaces and malformed updates are refused; the connection stays usable")
     func refusedUpdates() async throws {
         let server = try ServerProcess()
