@@ -293,7 +293,7 @@ public final class Doc {
         }
         guard right.origin == left.lastID, left.right === right, left.rightOrigin == right.rightOrigin,
               left.id.client == right.id.client, left.id.clock + left.length == right.id.clock,
-              left.content.ref == right.content.ref, left.content.merge(with: right.content)
+              left.contentRef == right.contentRef, left.content.merge(with: right.content)
         else { return false }
         if left.parentSub == nil, let parent = left.parent { parent.index.willMerge(left, right) }
         if right.keep { left.keep = true }

@@ -21,6 +21,9 @@ final class Item {
     var content: ItemContent
     /// Cached facts about `content`, so that list walks never copy the enum.
     private var flags: UInt8
+    /// The content reference number (spec 3.5: 4 string, 5 embed, 7 type, ...),
+    /// cached so that checking an item's kind does not copy its content.
+    private(set) var contentRef: UInt8
     var deleted: Bool
     /// Never garbage-collect this item.
     var keep = false
@@ -37,6 +40,7 @@ final class Item {
         self.parentSub = parentSub
         self.content = content
         self.flags = ItemContent.flags(of: content)
+        self.contentRef = content.ref
         self.length = content.length
         self.deleted = false
         if case .deleted = content { deleted = true }
@@ -48,6 +52,7 @@ final class Item {
         self.length = length
         self.content = .gc
         self.flags = ItemContent.flags(of: .gc)
+        self.contentRef = 0
         self.deleted = true
     }
 
@@ -55,6 +60,7 @@ final class Item {
     func replaceContent(_ newContent: ItemContent) {
         content = newContent
         flags = ItemContent.flags(of: newContent)
+        contentRef = newContent.ref
     }
 
     @inline(__always) var isGC: Bool { flags & ItemContent.gcFlag != 0 }
@@ -89,7 +95,7 @@ final class Item {
             return
         }
         let origin = offset > 0 ? ID(client: id.client, clock: id.clock + offset - 1) : self.origin
-        var info = content.ref & 0x1F
+        var info = contentRef & 0x1F
         if origin != nil { info |= 0x80 }
         if rightOrigin != nil { info |= 0x40 }
         if parentSub != nil { info |= 0x20 }

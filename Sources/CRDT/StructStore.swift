@@ -11,6 +11,11 @@ struct PendingStructs {
 /// does not go through the dictionary, and re-hashed by every one that does).
 final class ClientStructs {
     var items: [Item] = []
+    /// The clock after the last struct (the client's state). Kept here
+    /// because it is asked for on every edit and integration, and reading it
+    /// through `items.last` retains the array and the item each time. Only
+    /// appending moves it: splits and merges keep the covered range.
+    var endClock = 0
 }
 
 /// All integrated structs of a document, per client, sorted by clock and
@@ -46,8 +51,7 @@ final class StructStore {
 
     /// The next clock expected from `client`.
     @inline(__always) func state(_ client: Int) -> Int {
-        guard let last = list(client)?.items.last else { return 0 }
-        return last.id.clock + last.length
+        list(client)?.endClock ?? 0
     }
 
     /// The state vector: client → state.
@@ -102,7 +106,9 @@ final class StructStore {
 
     /// Appends a struct that continues its client's clock range.
     func add(_ item: Item) {
-        listCreating(item.id.client).items.append(item)
+        let l = listCreating(item.id.client)
+        l.items.append(item)
+        l.endClock = item.id.clock + item.length
     }
 
     /// Replaces the struct at the position of `old` by `new` (same id and length).

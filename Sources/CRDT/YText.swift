@@ -344,16 +344,14 @@ public struct YText {
         let startAttrs = pos.attributes
         let start = pos.right
         while remaining > 0, let r = pos.right {
-            if !r.deleted {
-                switch r.content {
-                case .type, .embed, .string:
-                    if remaining < r.length {
-                        _ = txn.doc.store.itemCleanStart(txn, ID(client: r.id.client, clock: r.id.clock + remaining))
-                    }
-                    remaining -= r.length
-                    txn.doc.deleteItem(r, txn)
-                default: break
+            // Only types, embeds and strings are deleted (formats stay), as in Yjs.
+            let ref = r.contentRef
+            if !r.deleted && (ref == 7 || ref == 5 || ref == 4) {
+                if remaining < r.length {
+                    _ = txn.doc.store.itemCleanStart(txn, ID(client: r.id.client, clock: r.id.clock + remaining))
                 }
+                remaining -= r.length
+                txn.doc.deleteItem(r, txn)
             }
             pos.forward()
         }

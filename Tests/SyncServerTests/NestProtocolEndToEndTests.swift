@@ -168,11 +168,13 @@ struct NestProtocolEndToEndTests {
         }
         let silentAfter = Date().timeIntervalSince(opened)
         #expect(silentCode == CloseCode.badMessage)
-        #expect(silentAfter >= 9.5 && silentAfter < 12, "closed after \(silentAfter) s")
+        // Bounds loose enough for a loaded test machine: the point is "at 10 s, not before, and not never".
+        #expect(silentAfter >= 9.5 && silentAfter < 25, "closed after \(silentAfter) s")
         let (expiredCode, expiredAfter) = try await expired
         #expect(expiredCode == CloseCode.unauthenticated)
-        // Tokens carry whole seconds: expiry lies between 2 and 3 s after issuing, plus up to a second to notice.
-        #expect(expiredAfter >= 2 && expiredAfter < 4.5, "closed \(expiredAfter) s after the token was issued")
+        // Tokens carry whole seconds: expiry lies between 2 and 3 s after issuing; the watchdog notices at once,
+        // the bound leaves room for a loaded test machine (the old 10-second sleep fails it).
+        #expect(expiredAfter >= 2 && expiredAfter < 7, "closed \(expiredAfter) s after the token was issued")
     }
 
     @Test("viewers, other workspaces and malformed updates are refused; the connection stays usable")

@@ -24,12 +24,27 @@ final class GroupCommit: Sendable {
         var flushing = false
     }
 
-    private let queue = Mutex(Queue())
-    /// Commits a group in one transaction; returns the sequences in request order.
-    private let commit: @Sendable ([AppendRequest]) async throws(StoreError) -> [Int]
+    /// How a group is committed: an async call, or a blocking one run on a
+    /// thread of the group commit's own (an embedded database).
+    private enum Committer: Sendable {
+        case async(@Sendable ([AppendRequest]) async throws(StoreError) -> [Int])
+        case blocking(@Sendable ([AppendRequest]) throws(StoreError) -> [Int], DispatchQueue)
+    }
 
+    private let queue = Mutex(Queue())
+    private let committer: Committer
+
+    /// Commits each group with `commit` (one transaction; returns the sequences in request order).
     init(commit: @escaping @Sendable ([AppendRequest]) async throws(StoreError) -> [Int]) {
-        self.commit = commit
+        committer = .async(commit)
+    }
+
+    /// Commits each group with a blocking `commit` on a serial queue of its
+    /// own: no concurrency-pool thread ever waits for the disk, and an update
+    /// passes two threads (caller, committer) instead of four (caller, flush
+    /// task, database queue, flush task again).
+    init(label: String, blockingCommit commit: @escaping @Sendable ([AppendRequest]) throws(StoreError) -> [Int]) {
+        committer = .blocking(commit, DispatchQueue(label: label, qos: .userInitiated))
     }
 
     func append(_ request: AppendRequest) async throws(StoreError) -> Int {
@@ -40,32 +55,52 @@ final class GroupCommit: Sendable {
                 q.flushing = true
                 return true
             }
-            if startFlush { Task { await self.flush() } }
+            guard startFlush else { return }
+            switch committer {
+            case .async(let commit): Task { await self.flush(commit) }
+            case .blocking(let commit, let thread): thread.async { self.flushBlocking(commit) }
+            }
         }
         return try result.get()
     }
 
+    /// The next group, or nil (and no flush running) when nothing is queued.
+    private func nextBatch() -> [Waiting]? {
+        queue.withLock { q -> [Waiting]? in
+            let b = q.waiting
+            q.waiting = []
+            if b.isEmpty { q.flushing = false }
+            return b.isEmpty ? nil : b
+        }
+    }
+
     /// Commits what is queued, then whatever queued meanwhile, until nothing is left.
-    private func flush() async {
-        while true {
-            let batch = queue.withLock { q -> [Waiting] in
-                let b = q.waiting
-                q.waiting = []
-                if b.isEmpty { q.flushing = false }
-                return b
-            }
-            if batch.isEmpty { return }
+    private func flush(_ commit: @Sendable ([AppendRequest]) async throws(StoreError) -> [Int]) async {
+        while let batch = nextBatch() {
             let outcome: Result<[Int], StoreError>
             do { outcome = .success(try await commit(batch.map(\.request))) } catch { outcome = .failure(error) }
-            switch outcome {
-            case .success(let seqs) where seqs.count == batch.count:
-                for (w, seq) in zip(batch, seqs) { w.continuation.resume(returning: .success(seq)) }
-            case .success(let seqs):
-                let error = StoreError(.unavailable, "group commit returned \(seqs.count) sequences for \(batch.count) updates")
-                for w in batch { w.continuation.resume(returning: .failure(error)) }
-            case .failure(let error):
-                for w in batch { w.continuation.resume(returning: .failure(error)) }
-            }
+            Self.finish(batch, outcome)
+        }
+    }
+
+    private func flushBlocking(_ commit: @Sendable ([AppendRequest]) throws(StoreError) -> [Int]) {
+        while let batch = nextBatch() {
+            let outcome: Result<[Int], StoreError>
+            do { outcome = .success(try commit(batch.map(\.request))) } catch { outcome = .failure(error) }
+            Self.finish(batch, outcome)
+        }
+    }
+
+    /// Hands each caller of a committed (or failed) group its own outcome.
+    private static func finish(_ batch: [Waiting], _ outcome: Result<[Int], StoreError>) {
+        switch outcome {
+        case .success(let seqs) where seqs.count == batch.count:
+            for (w, seq) in zip(batch, seqs) { w.continuation.resume(returning: .success(seq)) }
+        case .success(let seqs):
+            let error = StoreError(.unavailable, "group commit returned \(seqs.count) sequences for \(batch.count) updates")
+            for w in batch { w.continuation.resume(returning: .failure(error)) }
+        case .failure(let error):
+            for w in batch { w.continuation.resume(returning: .failure(error)) }
         }
     }
 }
