@@ -331,10 +331,14 @@ public final class Doc {
             enc.writeVarUInt(client)
             enc.writeVarUInt(clock)
             structs[start].write(&enc, offset: clock - structs[start].id.clock)
-            var i = start + 1
-            while i < structs.count {
-                structs[i].write(&enc, offset: 0)
-                i += 1
+            // Unmanaged reads: the store keeps every struct alive, and retaining
+            // each one (cold memory in a large document) was half of encoding.
+            structs.withUnsafeBufferPointer { buffer in
+                var i = start + 1
+                while i < buffer.count {
+                    Unmanaged.passUnretained(buffer[i])._withUnsafeGuaranteedRef { $0.write(&enc, offset: 0) }
+                    i += 1
+                }
             }
         }
     }
