@@ -1,15 +1,27 @@
+import Foundation
 import SyncProtocol
 
 /// The open connections and the workspaces each relies on, so that a
 /// membership removed in the store (e.g. by `nest-server members remove`)
 /// closes the connections it no longer allows.
 actor LiveConnections {
+    /// Why a live connection must end.
+    enum Ending: Sendable, Equatable {
+        /// The membership of this workspace was removed.
+        case revoked(String)
+        /// The connection's token expired.
+        case expired
+    }
+
     struct Entry: Sendable {
         let userID: String
         /// Workspaces the connection needs a membership in.
         let workspaces: @Sendable () -> Set<String>
-        /// Closes the connection, naming the workspace that was revoked.
-        let revoke: @Sendable (String) -> Void
+        /// When the connection's token expires, if it is to be watched here.
+        /// One sweep for all connections instead of a sleeping timer task each.
+        var expiry: Date? = nil
+        /// Ends the connection.
+        let end: @Sendable (Ending) -> Void
     }
 
     private var entries: [ConnectionID: Entry] = [:]
@@ -17,9 +29,16 @@ actor LiveConnections {
     func add(_ id: ConnectionID, _ entry: Entry) { entries[id] = entry }
     func remove(_ id: ConnectionID) { entries[id] = nil }
 
-    /// Re-reads the memberships of every connected user (one query per
-    /// thousand users) and revokes connections whose workspaces are no longer all granted.
+    /// Ends connections whose token expired, then re-reads the memberships of
+    /// every connected user (one query per thousand users) and ends
+    /// connections whose workspaces are no longer all granted.
     func check(_ store: any DocumentStore) async {
+        let now = Date()
+        for (id, e) in entries {
+            guard let expiry = e.expiry, expiry <= now else { continue }
+            entries[id] = nil
+            e.end(.expired)
+        }
         var byUser: [String: [ConnectionID]] = [:]
         for (id, e) in entries { byUser[e.userID, default: []].append(id) }
         let users = Array(byUser.keys)
@@ -31,7 +50,7 @@ actor LiveConnections {
                 for id in byUser[user] ?? [] {
                     guard let e = entries[id], let lost = e.workspaces().subtracting(granted[user] ?? []).first else { continue }
                     entries[id] = nil
-                    e.revoke(lost)
+                    e.end(.revoked(lost))
                 }
             }
         }

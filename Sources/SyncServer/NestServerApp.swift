@@ -231,58 +231,52 @@ public enum NestServerApp {
         queue.yield(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
         let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)
         let expiry = await verifier.expiry(of: token)
-        let (revocations, revoke) = AsyncStream<String>.makeStream()
-        await live.add(id, .init(userID: user, workspaces: { [workspace] }, revoke: { revoke.yield($0) }))
+        // Revocation and expiry come from the live-connection sweep, which
+        // cancels the reader: no timer or listener task per connection.
+        let ender = ConnectionEnder()
+        await live.add(id, .init(userID: user, workspaces: { [workspace] }, expiry: expiry, end: { ending in
+            switch ending {
+            case .revoked(let lost): ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked"))
+            case .expired: ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
+            }
+        }))
         var closeReason: (UInt16, String)?
         async let drained: Void = outbound.drain(stream, countingIn: metrics)
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await lost in revocations {
-                        throw ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked")
-                    }
+        let reader = Task {
+            var violations = 0
+            var rate = RateWindow(limit: config.updatesPerSecond)
+            for try await message in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
+                guard case .binary(let buffer) = message else {
+                    violations += 1
+                    continue
                 }
-                if let expiry {
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
-                        throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired")
-                    }
+                metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+                if buffer.readableBytes > config.maxMessageBytes {
+                    // y-websocket has no error message: refuse like a flood.
+                    violations += 1
+                } else if !rate.admit() {
+                    violations += 1
+                } else {
+                    let (replies, violation) = await connection.handle(Array(buffer: buffer))
+                    for r in replies { queue.yield(r.encoded()) }
+                    violations = violation ? violations + 1 : 0
                 }
-                group.addTask {
-                    var violations = 0
-                    var rate = RateWindow(limit: config.updatesPerSecond)
-                    for try await message in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
-                        guard case .binary(let buffer) = message else {
-                            violations += 1
-                            continue
-                        }
-                        metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
-                        if buffer.readableBytes > config.maxMessageBytes {
-                            // y-websocket has no error message: refuse like a flood.
-                            violations += 1
-                        } else if !rate.admit() {
-                            violations += 1
-                        } else {
-                            let (replies, violation) = await connection.handle(Array(buffer: buffer))
-                            for r in replies { queue.yield(r.encoded()) }
-                            violations = violation ? violations + 1 : 0
-                        }
-                        if violations >= config.maxViolations {
-                            throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages")
-                        }
-                    }
-                    throw ConnectionClosed(code: 1000, reason: "")
+                if violations >= config.maxViolations {
+                    throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages")
                 }
-                try await group.next()
-                group.cancelAll()
             }
+            throw ConnectionClosed(code: 1000, reason: "")
+        }
+        ender.attach(reader)
+        do {
+            try await withTaskCancellationHandler { try await reader.value } onCancel: { reader.cancel() }
         } catch let closed as ConnectionClosed {
             closeReason = (closed.code, closed.reason)
         } catch {
-            logger.info("connection ended", metadata: ["error": "\(error)"])
+            if ender.reason == nil { logger.info("connection ended", metadata: ["error": "\(error)"]) }
         }
+        if let ended = ender.reason { closeReason = (ended.code, ended.reason) }
         queue.finish()
-        revoke.finish()
         await drained
         await live.remove(id)
         await registry.leave(documentID, connection: id)
@@ -297,4 +291,29 @@ public enum NestServerApp {
 struct ConnectionClosed: Error {
     var code: UInt16
     var reason: String
+}
+
+/// Ends a connection from outside its reader (revocation, expiry): keeps
+/// the first reason and cancels the reader task, even one attached later.
+final class ConnectionEnder: Sendable {
+    private let state = Mutex<(reason: ConnectionClosed?, reader: Task<Void, any Error>?)>((nil, nil))
+
+    var reason: ConnectionClosed? { state.withLock { $0.reason } }
+
+    func end(_ why: ConnectionClosed) {
+        let reader = state.withLock { s -> Task<Void, any Error>? in
+            guard s.reason == nil else { return nil }
+            s.reason = why
+            return s.reader
+        }
+        reader?.cancel()
+    }
+
+    func attach(_ reader: Task<Void, any Error>) {
+        let ended = state.withLock { s -> Bool in
+            s.reader = reader
+            return s.reason != nil
+        }
+        if ended { reader.cancel() }
+    }
 }

@@ -188,7 +188,8 @@ struct NestSyncConnection {
                 }
                 let expiry = await verifier.expiry(of: presented ?? "")
                 let granted = Set(memberships.map(\.workspaceID))
-                await live.add(id, .init(userID: user, workspaces: { granted }, revoke: revoke))
+                // Expiry is watched by this connection's watchdog (it also keeps the hello deadline).
+                await live.add(id, .init(userID: user, workspaces: { granted }, end: { if case .revoked(let lost) = $0 { revoke(lost) } }))
                 shared.session.withLock {
                     $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }), expiry: expiry)
                 }

@@ -1,7 +1,13 @@
 import Testing
+import Synchronization
 import TestHarness
 import Foundation
 import CRDT
+
+/// A moment recorded by another thread.
+final class Stamp: Sendable {
+    let value = Mutex<Date?>(nil)
+}
 
 /// End to end over real WebSockets: nest-server processes and Debian's
 /// y-websocket provider (node) as the stock Yjs peer.
@@ -57,6 +63,34 @@ struct EndToEndTests {
         #expect(try server.peers(["close-code", "w1/post/x", alice])["code"] as? Int == 4400)
         // The server is still healthy for a legitimate peer.
         #expect(try server.peers(["write", "w1/draft/ok", alice, "fine"])["text"] as? String == "fine")
+    }
+
+    @Test("a stock Yjs peer is closed when its token expires (4401) or its membership is removed (4403) while connected")
+    func liveRevocation() throws {
+        let server = try ServerProcess()
+        let alice = try server.token("alice", workspace: "w1")
+        let shortLived = try server.token("bob", workspace: "w1", ttl: "3s")
+        try server.start()
+        defer { server.stop() }
+        let issued = Date()
+        let expired = try server.peers(["close-code", "w1/draft/live", shortLived])
+        let expiredAfter = Date().timeIntervalSince(issued)
+        #expect(expired["code"] as? Int == 4401 && expired["reason"] as? String == "token expired", "\(expired)")
+        // Whole-second tokens expire 2-3 s after issuing; the sweep notices within half a second (loose bound for CI).
+        #expect(expiredAfter >= 2 && expiredAfter < 7, "closed \(expiredAfter) s after issuing")
+
+        let removedAt = Stamp()
+        let remover = Thread {
+            Thread.sleep(forTimeInterval: 1.5)
+            removedAt.value.withLock { $0 = Date() }
+            _ = try? server.admin(["members", "remove", "--workspace", "w1", "--user", "alice"])
+        }
+        remover.start()
+        let revoked = try server.peers(["close-code", "w1/draft/live", alice])
+        let closedAt = Date()
+        #expect(revoked["code"] as? Int == 4403, "\(revoked)")
+        let removed = try #require(removedAt.value.withLock { $0 }, "the peer was closed before the membership was removed")
+        #expect(closedAt.timeIntervalSince(removed) < 5, "closed \(closedAt.timeIntervalSince(removed)) s after the removal")
     }
 
     @Test("kill -9 between updates, restart: every committed update is there")
