@@ -14,7 +14,8 @@ actor LiveConnections {
     }
 
     struct Entry: Sendable {
-        let userID: String
+        /// Nil until the connection has authenticated (its expiry is then the hello deadline).
+        let userID: String?
         /// Workspaces the connection needs a membership in.
         let workspaces: @Sendable () -> Set<String>
         /// When the connection's token expires, if it is to be watched here.
@@ -40,7 +41,7 @@ actor LiveConnections {
             e.end(.expired)
         }
         var byUser: [String: [ConnectionID]] = [:]
-        for (id, e) in entries { byUser[e.userID, default: []].append(id) }
+        for (id, e) in entries { if let user = e.userID { byUser[user, default: []].append(id) } }
         let users = Array(byUser.keys)
         for start in stride(from: 0, to: users.count, by: 1_000) {
             let slice = Array(users[start..<min(start + 1_000, users.count)])

@@ -55,96 +55,85 @@ struct NestSyncConnection {
         let queue = MessageQueue(bytes: bytesQueue, metrics: metrics)
         let shared = Shared()
         var closing: ConnectionClosed?
-        let (revocations, revoke) = AsyncStream<String>.makeStream()
-        async let drained: Void = outbound.drain(stream, countingIn: metrics)
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await lost in revocations {
-                        queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: ""))
-                        throw ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked")
-                    }
-                }
-                group.addTask {
-                    // Watchdog: hello within 10 s, token expiry. Until hello it looks
-                    // four times a second (the session may start any moment); after it,
-                    // it sleeps until the token expires: thousands of idle connections
-                    // polling would wake the server thousands of times a second.
-                    while true {
-                        let pending = shared.session.withLock { $0 }
-                        let wait: Double = if let p = pending { (p.expiry ?? Date().addingTimeInterval(3_600)).timeIntervalSinceNow } else { 0.25 }
-                        try await Task.sleep(for: .seconds(max(0.05, wait)))
-                        let session = shared.session.withLock { $0 }
-                        if session == nil, Date().timeIntervalSince(shared.opened) > 10 {
-                            queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
-                            throw ConnectionClosed(code: CloseCode.badMessage, reason: "no hello")
-                        }
-                        if let exp = session?.expiry, exp < Date() {
-                            queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: ""))
-                            throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired")
-                        }
-                    }
-                }
-                group.addTask {
-                    var violations = 0
-                    var subscribed = Set<String>()
-                    var rate = RateWindow(limit: config.updatesPerSecond)
-                    defer { shared.subscriptions.withLock { $0 = subscribed } }
-                    for try await frame in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
-                        guard case .binary(let buffer) = frame else {
-                            queue.yield(NestMessage.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: ""))
-                            violations += 1
-                            if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
-                            continue
-                        }
-                        metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
-                        let message: NestMessage
-                        do { message = try NestMessage(decoding: Array(buffer: buffer)) } catch {
-                            queue.yield(NestMessage.error(code: .badMessage, text: (error as? SyncProtocolError)?.message ?? "\(error)", documentID: ""))
-                            violations += 1
-                            if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
-                            continue
-                        }
-                        if buffer.readableBytes > config.maxMessageBytes {
-                            let text = "message of \(buffer.readableBytes) bytes; the limit is \(config.maxMessageBytes)"
-                            if case .update(let doc, let seq, _) = message {
-                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .messageTooLarge, text: text))
-                            } else {
-                                queue.yield(NestMessage.error(code: .messageTooLarge, text: text, documentID: message.documentID ?? ""))
-                            }
-                            violations += 1
-                            if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many oversized messages") }
-                            continue
-                        }
-                        if case .update(let doc, let seq, _) = message {
-                            if !rate.admit() {
-                                queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second"))
-                                violations += 1
-                                if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }
-                                continue
-                            }
-                        }
-                        let ok = try await handle(message, shared: shared, subscribed: &subscribed, revoke: { revoke.yield($0) }) { queue.yield($0) } events: { doc, event in
-                            switch event {
-                            case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u))
-                            case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a))
-                            }
-                        }
-                        violations = ok ? 0 : violations + 1
-                        if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages") }
-                    }
-                    throw ConnectionClosed(code: 1000, reason: "")
-                }
-                try await group.next()
-                group.cancelAll()
+        // Hello deadline, token expiry and membership revocation all come from
+        // the one live-connection sweep, which cancels the reader: no timer or
+        // listener task per connection.
+        let ender = ConnectionEnder()
+        let end: @Sendable (LiveConnections.Ending) -> Void = { ending in
+            switch ending {
+            case .revoked(let lost):
+                queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: ""))
+                ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked"))
+            case .expired where shared.session.withLock({ $0 }) == nil:
+                queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
+                ender.end(ConnectionClosed(code: CloseCode.badMessage, reason: "no hello"))
+            case .expired:
+                queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: ""))
+                ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
             }
+        }
+        await live.add(id, .init(userID: nil, workspaces: { [] }, expiry: shared.opened.addingTimeInterval(10), end: end))
+        async let drained: Void = outbound.drain(stream, countingIn: metrics)
+        let reader = Task {
+            var violations = 0
+            var subscribed = Set<String>()
+            var rate = RateWindow(limit: config.updatesPerSecond)
+            defer { shared.subscriptions.withLock { $0 = subscribed } }
+            for try await frame in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
+                guard case .binary(let buffer) = frame else {
+                    queue.yield(NestMessage.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: ""))
+                    violations += 1
+                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
+                    continue
+                }
+                metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+                let message: NestMessage
+                do { message = try NestMessage(decoding: Array(buffer: buffer)) } catch {
+                    queue.yield(NestMessage.error(code: .badMessage, text: (error as? SyncProtocolError)?.message ?? "\(error)", documentID: ""))
+                    violations += 1
+                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
+                    continue
+                }
+                if buffer.readableBytes > config.maxMessageBytes {
+                    let text = "message of \(buffer.readableBytes) bytes; the limit is \(config.maxMessageBytes)"
+                    if case .update(let doc, let seq, _) = message {
+                        queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .messageTooLarge, text: text))
+                    } else {
+                        queue.yield(NestMessage.error(code: .messageTooLarge, text: text, documentID: message.documentID ?? ""))
+                    }
+                    violations += 1
+                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many oversized messages") }
+                    continue
+                }
+                if case .update(let doc, let seq, _) = message {
+                    if !rate.admit() {
+                        queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second"))
+                        violations += 1
+                        if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }
+                        continue
+                    }
+                }
+                let ok = try await handle(message, shared: shared, subscribed: &subscribed, end: end) { queue.yield($0) } events: { doc, event in
+                    switch event {
+                    case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u))
+                    case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a))
+                    }
+                }
+                violations = ok ? 0 : violations + 1
+                if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages") }
+            }
+            throw ConnectionClosed(code: 1000, reason: "")
+        }
+        ender.attach(reader)
+        do {
+            try await withTaskCancellationHandler { try await reader.value } onCancel: { reader.cancel() }
         } catch let closed as ConnectionClosed {
             closing = closed
         } catch {
-            logger.info("connection ended", metadata: ["error": "\(error)"])
+            if ender.reason == nil { logger.info("connection ended", metadata: ["error": "\(error)"]) }
         }
+        if let ended = ender.reason { closing = ended }
         queue.finish()
-        revoke.finish()
         await drained
         await live.remove(id)
         for doc in shared.subscriptions.withLock({ $0 }) { await registry.leave(doc, connection: id) }
@@ -155,7 +144,7 @@ struct NestSyncConnection {
 
     /// Handles one message; returns false when it was refused (a violation).
     func handle(
-        _ message: NestMessage, shared: Shared, subscribed: inout Set<String>, revoke: @escaping @Sendable (String) -> Void,
+        _ message: NestMessage, shared: Shared, subscribed: inout Set<String>, end: @escaping @Sendable (LiveConnections.Ending) -> Void,
         reply: @escaping @Sendable (NestMessage) -> Void, events: @escaping @Sendable (String, RoomEvent) -> Void
     ) async throws -> Bool {
         guard let session = shared.session.withLock({ $0 }) else {
@@ -188,8 +177,7 @@ struct NestSyncConnection {
                 }
                 let expiry = await verifier.expiry(of: presented ?? "")
                 let granted = Set(memberships.map(\.workspaceID))
-                // Expiry is watched by this connection's watchdog (it also keeps the hello deadline).
-                await live.add(id, .init(userID: user, workspaces: { granted }, end: { if case .revoked(let lost) = $0 { revoke(lost) } }))
+                await live.add(id, .init(userID: user, workspaces: { granted }, expiry: expiry, end: end))
                 shared.session.withLock {
                     $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }), expiry: expiry)
                 }
