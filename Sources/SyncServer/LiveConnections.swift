@@ -1,26 +1,28 @@
 import Foundation
 import SyncProtocol
 
-/// The open connections and the workspaces each relies on, so that a
-/// membership removed in the store (e.g. by `nest-server members remove`)
-/// closes the connections it no longer allows.
+/// The open connections, the workspaces each relies on and each one's
+/// deadline, so that one sweep closes connections whose membership was removed
+/// in the store (e.g. by `nest-server members remove`), whose token expired,
+/// or that never said hello.
 actor LiveConnections {
     /// Why a live connection must end.
     enum Ending: Sendable, Equatable {
         /// The membership of this workspace was removed.
         case revoked(String)
-        /// The connection's token expired.
-        case expired
+        /// The entry's deadline passed: its token's expiry, or the hello
+        /// deadline while it has not authenticated.
+        case deadlinePassed
     }
 
     struct Entry: Sendable {
-        /// Nil until the connection has authenticated (its expiry is then the hello deadline).
+        /// Nil until the connection has authenticated (its deadline is then the hello deadline).
         let userID: String?
         /// Workspaces the connection needs a membership in.
         let workspaces: @Sendable () -> Set<String>
-        /// When the connection's token expires, if it is to be watched here.
+        /// When the connection must end unless something renews the entry.
         /// One sweep for all connections instead of a sleeping timer task each.
-        var expiry: Date? = nil
+        var deadline: Date? = nil
         /// Ends the connection.
         let end: @Sendable (Ending) -> Void
     }
@@ -30,15 +32,18 @@ actor LiveConnections {
     func add(_ id: ConnectionID, _ entry: Entry) { entries[id] = entry }
     func remove(_ id: ConnectionID) { entries[id] = nil }
 
-    /// Ends connections whose token expired, then re-reads the memberships of
+    /// Moves a connection's deadline (a new token after `reauth`).
+    func renew(_ id: ConnectionID, deadline: Date?) { entries[id]?.deadline = deadline }
+
+    /// Ends connections past their deadline, then re-reads the memberships of
     /// every connected user (one query per thousand users) and ends
     /// connections whose workspaces are no longer all granted.
     func check(_ store: any DocumentStore) async {
         let now = Date()
         for (id, e) in entries {
-            guard let expiry = e.expiry, expiry <= now else { continue }
+            guard let deadline = e.deadline, deadline <= now else { continue }
             entries[id] = nil
-            e.end(.expired)
+            e.end(.deadlinePassed)
         }
         var byUser: [String: [ConnectionID]] = [:]
         for (id, e) in entries { if let user = e.userID { byUser[user, default: []].append(id) } }

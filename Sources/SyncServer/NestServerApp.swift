@@ -234,10 +234,10 @@ public enum NestServerApp {
         // Revocation and expiry come from the live-connection sweep, which
         // cancels the reader: no timer or listener task per connection.
         let ender = ConnectionEnder()
-        await live.add(id, .init(userID: user, workspaces: { [workspace] }, expiry: expiry, end: { ending in
+        await live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: expiry, end: { ending in
             switch ending {
             case .revoked(let lost): ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked"))
-            case .expired: ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
+            case .deadlinePassed: ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
             }
         }))
         var closeReason: (UInt16, String)?

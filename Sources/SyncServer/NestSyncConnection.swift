@@ -35,11 +35,10 @@ struct NestSyncConnection {
     let metrics: ServerMetrics
     let logger: Logger
 
-    /// What the reader learned at hello, shared with the watchdog.
+    /// What the reader learned at hello (the token's expiry is kept by ``LiveConnections``).
     struct Session: Sendable {
         var userID: String
         var roles: [String: Role]
-        var expiry: Date?
     }
 
     final class Shared: Sendable {
@@ -64,15 +63,15 @@ struct NestSyncConnection {
             case .revoked(let lost):
                 queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: ""))
                 ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked"))
-            case .expired where shared.session.withLock({ $0 }) == nil:
+            case .deadlinePassed where shared.session.withLock({ $0 }) == nil:
                 queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
                 ender.end(ConnectionClosed(code: CloseCode.badMessage, reason: "no hello"))
-            case .expired:
+            case .deadlinePassed:
                 queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: ""))
                 ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
             }
         }
-        await live.add(id, .init(userID: nil, workspaces: { [] }, expiry: shared.opened.addingTimeInterval(10), end: end))
+        await live.add(id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(10), end: end))
         async let drained: Void = outbound.drain(stream, countingIn: metrics)
         let reader = Task {
             var violations = 0
@@ -177,9 +176,9 @@ struct NestSyncConnection {
                 }
                 let expiry = await verifier.expiry(of: presented ?? "")
                 let granted = Set(memberships.map(\.workspaceID))
-                await live.add(id, .init(userID: user, workspaces: { granted }, expiry: expiry, end: end))
+                await live.add(id, .init(userID: user, workspaces: { granted }, deadline: expiry, end: end))
                 shared.session.withLock {
-                    $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }), expiry: expiry)
+                    $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }))
                 }
                 reply(.welcome(
                     version: NestMessage.version, userID: user, workspaces: memberships,
@@ -293,8 +292,7 @@ struct NestSyncConnection {
         case .reauth(let token):
             switch await verifier.user(for: token) {
             case .success(let user) where user == session.userID:
-                let expiry = await verifier.expiry(of: token)
-                shared.session.withLock { $0?.expiry = expiry }
+                await live.renew(id, deadline: await verifier.expiry(of: token))
                 return true
             default:
                 reply(.error(code: .unauthenticated, text: "reauth refused", documentID: ""))

@@ -142,10 +142,12 @@ struct NestProtocolEndToEndTests {
         #expect(forged == CloseCode.unauthenticated)
     }
 
-    @Test("a token that expires while connected closes the connection within a second; a silent connection is closed after 10 s")
+    @Test("a token that expires while connected closes the connection within a second, unless renewed by reauth; a silent connection is closed after 10 s")
     func liveDeadlines() async throws {
         let server = try ServerProcess()
         let shortLived = try server.token("alice", workspace: "w1", ttl: "3s")
+        let renewedFirst = try server.token("alice", workspace: "w1", ttl: "3s")
+        let renewedLater = try server.token("alice", workspace: "w1", ttl: "1h")
         try server.start()
         defer { server.stop() }
         let port = server.port
@@ -160,6 +162,20 @@ struct NestProtocolEndToEndTests {
             }
             return (code, Date().timeIntervalSince(issued))
         }()
+        // A connection that presents a new token (reauth) outlives its first one.
+        async let renewed: Bool = {
+            let alive = Stamp()
+            _ = try await NestConnection.session(port: port) { c in
+                try await c.send(NestConnection.hello(renewedFirst))
+                guard case .welcome? = try await c.next() else { Issue.record("no welcome"); return }
+                try await c.send(.reauth(token: renewedLater))
+                try await Task.sleep(for: .seconds(6))
+                try await c.send(.ping(nonce: 7))
+                if try await c.next() == .pong(nonce: 7) { alive.value.withLock { $0 = Date() } }
+                try await c.outbound.close(.normalClosure, reason: nil)
+            }
+            return alive.value.withLock { $0 } != nil
+        }()
         let opened = Date()
         let silentCode = try await NestConnection.session(port: port) { c in
             let m = try await c.next()
@@ -170,6 +186,7 @@ struct NestProtocolEndToEndTests {
         #expect(silentCode == CloseCode.badMessage)
         // Bounds loose enough for a loaded test machine: the point is "at 10 s, not before, and not never".
         #expect(silentAfter >= 9.5 && silentAfter < 25, "closed after \(silentAfter) s")
+        #expect(try await renewed, "a reauthenticated connection was closed at its first token's expiry")
         let (expiredCode, expiredAfter) = try await expired
         #expect(expiredCode == CloseCode.unauthenticated)
         // Tokens carry whole seconds: expiry lies between 2 and 3 s after issuing; the watchdog notices at once,
