@@ -22,7 +22,7 @@ public struct DeleteSet: Sendable, Equatable {
     mutating func removeAll() {
         if clients.isEmpty { return }
         clients.removeAll(keepingCapacity: true)
-        clientOrder.empty()
+        clientOrder.removeAllKeepingStorage()
     }
 
     public var isEmpty: Bool { clients.values.allSatisfy(\.isEmpty) }

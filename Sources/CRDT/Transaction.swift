@@ -82,13 +82,13 @@ public final class Transaction {
     func reuse(origin: (any Sendable)?, local: Bool) {
         self.origin = origin
         self.local = local
-        touchedOrder.empty()
-        touchedBefore.empty()
+        touchedOrder.removeAllKeepingStorage()
+        touchedBefore.removeAllKeepingStorage()
         if !touchedSlots.isEmpty { touchedSlots = [:] }
         deleteSet.removeAll()
-        changedBranches.empty()
-        changedKeys.empty()
-        mergeStructs.empty()
+        changedBranches.removeAllKeepingStorage()
+        changedKeys.removeAllKeepingStorage()
+        mergeStructs.removeAllKeepingStorage()
         if !conflicts.isEmpty { conflicts = [] }
         needFormattingCleanup = false
         if !deepEvents.isEmpty { deepEvents = [] }
@@ -155,7 +155,7 @@ extension Array {
     /// Removes every element, keeping the storage. Element by element: the
     /// arrays emptied this way hold a handful of elements, and
     /// `removeAll(keepingCapacity:)` takes a generic path costing more than that.
-    @inline(__always) mutating func empty() {
+    @inline(__always) mutating func removeAllKeepingStorage() {
         while !isEmpty { removeLast() }
     }
 }

@@ -1,8 +1,8 @@
 import Prometheus
 import Synchronization
 
-/// Admission control for connection set-up (token check, memberships, room
-/// load, first sync). At most `limit` joins run at once; later ones wait in
+/// Admission control for connection set-up (token check and memberships; on
+/// `/v1/yjs` also the room load). At most `limit` joins run at once; later ones wait in
 /// arrival order, and once `queueLimit` are waiting a newcomer is refused at
 /// once. Under a reconnect storm every client is then either served in turn
 /// or told to come back, instead of all of them sharing the machine until

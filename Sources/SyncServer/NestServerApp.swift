@@ -267,15 +267,7 @@ public enum NestServerApp {
             }
             throw ConnectionClosed(code: 1000, reason: "")
         }
-        ender.attach(reader)
-        do {
-            try await withTaskCancellationHandler { try await reader.value } onCancel: { reader.cancel() }
-        } catch let closed as ConnectionClosed {
-            closeReason = (closed.code, closed.reason)
-        } catch {
-            if ender.reason == nil { logger.info("connection ended", metadata: ["error": "\(error)"]) }
-        }
-        if let ended = ender.reason { closeReason = (ended.code, ended.reason) }
+        if let closed = await ender.run(reader, logger: logger) { closeReason = (closed.code, closed.reason) }
         queue.finish()
         await drained
         await live.remove(id)
@@ -285,35 +277,5 @@ public enum NestServerApp {
             try? await outbound.close(.unknown(code), reason: reason)
         }
         logger.info("disconnected")
-    }
-}
-
-struct ConnectionClosed: Error {
-    var code: UInt16
-    var reason: String
-}
-
-/// Ends a connection from outside its reader (revocation, expiry): keeps
-/// the first reason and cancels the reader task, even one attached later.
-final class ConnectionEnder: Sendable {
-    private let state = Mutex<(reason: ConnectionClosed?, reader: Task<Void, any Error>?)>((nil, nil))
-
-    var reason: ConnectionClosed? { state.withLock { $0.reason } }
-
-    func end(_ why: ConnectionClosed) {
-        let reader = state.withLock { s -> Task<Void, any Error>? in
-            guard s.reason == nil else { return nil }
-            s.reason = why
-            return s.reader
-        }
-        reader?.cancel()
-    }
-
-    func attach(_ reader: Task<Void, any Error>) {
-        let ended = state.withLock { s -> Bool in
-            s.reader = reader
-            return s.reason != nil
-        }
-        if ended { reader.cancel() }
     }
 }

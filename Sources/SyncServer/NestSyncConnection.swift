@@ -53,7 +53,6 @@ struct NestSyncConnection {
         let metrics = self.metrics
         let queue = MessageQueue(bytes: bytesQueue, metrics: metrics)
         let shared = Shared()
-        var closing: ConnectionClosed?
         // Hello deadline, token expiry and membership revocation all come from
         // the one live-connection sweep, which cancels the reader: no timer or
         // listener task per connection.
@@ -123,15 +122,7 @@ struct NestSyncConnection {
             }
             throw ConnectionClosed(code: 1000, reason: "")
         }
-        ender.attach(reader)
-        do {
-            try await withTaskCancellationHandler { try await reader.value } onCancel: { reader.cancel() }
-        } catch let closed as ConnectionClosed {
-            closing = closed
-        } catch {
-            if ender.reason == nil { logger.info("connection ended", metadata: ["error": "\(error)"]) }
-        }
-        if let ended = ender.reason { closing = ended }
+        let closing = await ender.run(reader, logger: logger)
         queue.finish()
         await drained
         await live.remove(id)

@@ -28,7 +28,7 @@ public struct ServerConfiguration: Sendable {
     /// reconnect storm overflows it and the dropped clients wait out a one-second
     /// SYN retransmission.
     public var listenBacklog = 4_096
-    /// Connections set up at the same time (token, membership, first sync);
+    /// Connections set up at the same time (token, memberships, room load);
     /// later ones wait their turn in arrival order. Default 128.
     public var maxConcurrentJoins = 128
     /// Connections that may wait for a join slot; beyond it a new connection is

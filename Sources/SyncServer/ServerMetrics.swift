@@ -40,7 +40,7 @@ public final class ServerMetrics: Sendable {
         ackLatency = registry.makeDurationHistogram(descriptor: name("ack_latency", "seconds", "From receiving an update to sending its ack"), buckets: buckets)
         storeLatency = registry.makeDurationHistogram(descriptor: name("store_latency", "seconds", "Store operations (load, append, compact)"), buckets: buckets)
         roomsUnloaded = registry.makeCounter(descriptor: name("rooms_unloaded", "total", "Documents unloaded (idle or over the memory budget)"))
-        joinsRunning = registry.makeGauge(descriptor: name("joins_running", "", "Connections being set up (token, memberships, first sync)"))
+        joinsRunning = registry.makeGauge(descriptor: name("joins_running", "", "Connections being set up (token, memberships, room load)"))
         joinsWaiting = registry.makeGauge(descriptor: name("joins_waiting", "", "Connections waiting for a set-up slot"))
         joinsRefused = registry.makeCounter(descriptor: name("joins_refused", "total", "Connections turned away with 1013 because the join queue was full"))
         let errorsName = name("errors", "total", "Errors and refusals sent, by code")
