@@ -42,6 +42,8 @@ public actor DocumentRoom {
     private var unflushed = 0
     private var unflushedBytes = 0
     private var snapshotBytes = 0
+    /// Committed updates as the endpoints encode them, shared by all recipients.
+    nonisolated let fanout = FanoutFrames()
 
     /// Estimated memory of the loaded document: the bytes of its stored state
     /// (snapshot and later updates); 0 when unloaded.

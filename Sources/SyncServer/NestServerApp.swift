@@ -1,10 +1,10 @@
 import Prometheus
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
+import NIOHTTP1
 public import Logging
 import NIOCore
-import NIOWebSocket
 import PostgresNIO
 import Synchronization
 import SyncProtocol
@@ -68,8 +68,10 @@ public enum NestServerApp {
         let metrics = ServerMetrics()
         let registry = RoomRegistry(store: store, metrics: metrics)
         let live = LiveConnections()
-        let ids = Atomic<UInt64>(0)
         let gate = JoinGate(limit: config.maxConcurrentJoins, queueLimit: config.joinQueueLimit, metrics: metrics)
+        let server = ServerContext(
+            config: config, store: store, registry: registry, verifier: verifier, live: live, gate: gate, metrics: metrics, logger: logger)
+        let peers = PeerDirectory()
 
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
@@ -87,84 +89,19 @@ public enum NestServerApp {
             }
         }
 
-        let wsConfig = HTTP1WebSocketUpgradeChannel.Configuration(
-            // Frames up to twice the message limit are read so that an oversized message is answered with
-            // message_too_large (PROTOCOL.md section 2); larger ones end the connection (1009).
-            ws: WebSocketServerConfiguration(maxFrameSize: 2 * config.maxMessageBytes, autoPing: .enabled(timePeriod: .seconds(30))))
+        let endpoints = HTTPServerBuilder { responder in
+            SyncChildChannel(
+                responder: responder,
+                // Messages up to twice the limit are read so that an oversized one is answered with
+                // message_too_large (PROTOCOL.md section 2); larger ones end the connection (1009).
+                maxMessageBytes: 2 * config.maxMessageBytes,
+                route: { head, id in session(for: head, id: id, server: server) },
+                accepts: { head in endpoint(of: head.uri) != nil },
+                peers: peers, metrics: metrics)
+        }
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: wsConfig) { request, _, _ in
-                guard let path = request.path else { return .dontUpgrade }
-                if path == "/v1/sync" || path.hasPrefix("/v1/sync?") {
-                    var bearer: String?
-                    if let auth = request.headerFields[.authorization], auth.hasPrefix("Bearer ") { bearer = String(auth.dropFirst(7)) }
-                    let id = ids.add(1, ordering: .relaxed).newValue
-                    let token = bearer
-                    return .upgrade([:]) { inbound, outbound, context in
-                        var log = context.logger
-                        log[metadataKey: "connection"] = "\(id)"
-                        let connection = NestSyncConnection(
-                            id: id, bearer: token, registry: registry, store: store, verifier: verifier, config: config, live: live,
-                            gate: gate, metrics: metrics, logger: log)
-                        metrics.nestConnections.increment()
-                        defer { metrics.nestConnections.decrement() }
-                        try await connection.run(inbound: inbound, outbound: outbound)
-                    }
-                }
-                guard path.hasPrefix("/v1/yjs/") else { return .dontUpgrade }
-                let (rawDoc, query) = splitQuery(String(path.dropFirst("/v1/yjs/".count)))
-                let documentID = rawDoc.removingPercentEncoding ?? rawDoc
-                var bearer = query["token"]
-                if bearer == nil, let auth = request.headerFields[.authorization], auth.hasPrefix("Bearer ") {
-                    bearer = String(auth.dropFirst(7))
-                }
-                let token = bearer
-                let id = ids.add(1, ordering: .relaxed).newValue
-                return .upgrade([:]) { inbound, outbound, context in
-                    var log = context.logger
-                    log[metadataKey: "connection"] = "\(id)"
-                    log[metadataKey: "document"] = "\(documentID)"
-                    // Refusals happen after the upgrade so the client sees a close code and reason.
-                    guard DocumentID(documentID) != nil else {
-                        try await outbound.close(.unknown(CloseCode.badMessage), reason: "unknown document id")
-                        return
-                    }
-                    // Admission control: the slot is held until the room is subscribed.
-                    let slot: JoinSlot
-                    do { slot = try await gate.slot() } catch {
-                        if (error as? JoinGate.Refusal) == .busy { log.info("join refused: server busy") }
-                        try await outbound.close(.unknown(CloseCode.tryAgainLater), reason: "server busy, retry later")
-                        return
-                    }
-                    defer { slot.release() }
-                    let user: String
-                    switch await verifier.user(for: token) {
-                    case .success(let u): user = u
-                    case .failure(let problem):
-                        log.info("token refused", metadata: ["problem": "\(problem)"])
-                        try await outbound.close(.unknown(CloseCode.unauthenticated), reason: problem == .expired ? "token expired" : "invalid token")
-                        return
-                    }
-                    let workspace = String(documentID.split(separator: "/")[0])
-                    let role: Role
-                    do {
-                        guard let m = try await store.memberships(userID: user).first(where: { $0.workspaceID == workspace }) else {
-                            try await outbound.close(.unknown(CloseCode.forbidden), reason: "not a member of \(workspace)")
-                            return
-                        }
-                        role = m.role
-                    } catch {
-                        try await outbound.close(.unknown(1011), reason: "store unavailable")
-                        return
-                    }
-                    metrics.yjsConnections.increment()
-                    defer { metrics.yjsConnections.decrement() }
-                    try await serveYjs(
-                        id: id, documentID: documentID, workspace: workspace, user: user, role: role, token: token ?? "", verifier: verifier,
-                        registry: registry, live: live, config: config, metrics: metrics, joinSlot: slot, inbound: inbound, outbound: outbound,
-                        logger: log)
-                }
-            },
+            server: endpoints,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server", backlog: config.listenBacklog),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
             logger: logger
@@ -188,9 +125,17 @@ public enum NestServerApp {
                     await live.check(store)
                 }
             }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(30))
+                    peers.keepalive()
+                }
+            }
             try await group.next()
             group.cancelAll()
         }
+        // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
+        await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
     }
 
     static func splitQuery(_ s: String) -> (String, [String: String]) {
@@ -204,78 +149,28 @@ public enum NestServerApp {
         return (String(s[..<q]), out)
     }
 
-    /// One y-websocket peer: subscribe, sync, relay, until the socket closes,
-    /// the token expires, or the peer floods.
-    static func serveYjs(
-        id: ConnectionID, documentID: String, workspace: String, user: String, role: Role, token: String, verifier: TokenVerifier,
-        registry: RoomRegistry, live: LiveConnections, config: ServerConfiguration, metrics: ServerMetrics, joinSlot: JoinSlot,
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
-    ) async throws {
-        let room = await registry.room(documentID)
-        let (stream, queue) = AsyncStream<[UInt8]>.makeStream()
-        let serverVector: [UInt8]
-        do {
-            (_, serverVector) = try await room.subscribe(id, stateVector: [0]) { event in
-                switch event {
-                case .update(let u, _): queue.yield(YWebSocketMessage.update(u).encoded())
-                case .awareness(let a): queue.yield(YWebSocketMessage.awareness(a).encoded())
-                }
-            }
-        } catch {
-            logger.error("cannot load document", metadata: ["error": "\(error)"])
-            try await outbound.close(.unknown(1011), reason: "document unavailable")
-            return
+    /// The sync endpoint a request path names.
+    enum Endpoint: Equatable {
+        case nest
+        case yjs(documentID: String, token: String?)
+    }
+
+    static func endpoint(of uri: String) -> Endpoint? {
+        if uri == "/v1/sync" || uri.hasPrefix("/v1/sync?") { return .nest }
+        guard uri.hasPrefix("/v1/yjs/") else { return nil }
+        let (rawDoc, query) = splitQuery(String(uri.dropFirst("/v1/yjs/".count)))
+        return .yjs(documentID: rawDoc.removingPercentEncoding ?? rawDoc, token: query["token"])
+    }
+
+    /// The session for an upgrade request; the token comes from the query
+    /// (y-websocket) or the `Authorization` header.
+    static func session(for head: HTTPRequestHead, id: ConnectionID, server: ServerContext) -> (any PeerSession)? {
+        let auth = head.headers.first(name: "authorization")
+        let bearer = auth.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        switch endpoint(of: head.uri) {
+        case .nest: return NestSyncSession(server: server, id: id, bearer: bearer)
+        case .yjs(let documentID, let token): return YWebSocketSession(server: server, id: id, documentID: documentID, token: token ?? bearer)
+        case nil: return nil
         }
-        joinSlot.release()
-        logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
-        queue.yield(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
-        let connection = YWebSocketConnection(id: id, documentID: documentID, userID: user, role: role, room: room, logger: logger)
-        let expiry = await verifier.expiry(of: token)
-        // Revocation and expiry come from the live-connection sweep, which
-        // cancels the reader: no timer or listener task per connection.
-        let ender = ConnectionEnder()
-        await live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: expiry, end: { ending in
-            switch ending {
-            case .revoked(let lost): ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked"))
-            case .deadlinePassed: ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
-            }
-        }))
-        var closeReason: (UInt16, String)?
-        async let drained: Void = outbound.drain(stream, countingIn: metrics)
-        let reader = Task {
-            var violations = 0
-            var rate = RateWindow(limit: config.updatesPerSecond)
-            for try await message in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
-                guard case .binary(let buffer) = message else {
-                    violations += 1
-                    continue
-                }
-                metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
-                if buffer.readableBytes > config.maxMessageBytes {
-                    // y-websocket has no error message: refuse like a flood.
-                    violations += 1
-                } else if !rate.admit() {
-                    violations += 1
-                } else {
-                    let (replies, violation) = await connection.handle(Array(buffer: buffer))
-                    for r in replies { queue.yield(r.encoded()) }
-                    violations = violation ? violations + 1 : 0
-                }
-                if violations >= config.maxViolations {
-                    throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages")
-                }
-            }
-            throw ConnectionClosed(code: 1000, reason: "")
-        }
-        if let closed = await ender.run(reader, logger: logger) { closeReason = (closed.code, closed.reason) }
-        queue.finish()
-        await drained
-        await live.remove(id)
-        await registry.leave(documentID, connection: id)
-        if let (code, reason) = closeReason, code != 1000 {
-            logger.info("closing", metadata: ["code": "\(code)", "reason": "\(reason)"])
-            try? await outbound.close(.unknown(code), reason: reason)
-        }
-        logger.info("disconnected")
     }
 }

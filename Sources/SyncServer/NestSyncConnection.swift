@@ -2,40 +2,139 @@ import Prometheus
 import Foundation
 import Logging
 import NIOCore
-import HummingbirdWebSocket
-import NIOWebSocket
 import Synchronization
 import SyncProtocol
 
 /// One device on `/v1/sync` speaking the Nest protocol (Protocol/PROTOCOL.md):
 /// hello/welcome, subscriptions over one connection, durable acks, catalog.
-/// The connection's outgoing messages: encoded for the writer, errors and
-/// refusals counted by code on the way.
-struct MessageQueue: Sendable {
-    let bytes: AsyncStream<[UInt8]>.Continuation
-    let metrics: ServerMetrics
+///
+/// `@unchecked Sendable`: its mutable state is touched only by the calls of
+/// its ``InboundPump``, which never overlap and hand over through a lock.
+final class NestSyncSession: PeerSession, @unchecked Sendable {
+    private let connection: NestSyncConnection
+    private let shared = NestSyncConnection.Shared()
+    private var subscribed = Set<String>()
+    private var violations = 0
+    private var rate: RateWindow
+    private var end: @Sendable (LiveConnections.Ending) -> Void = { _ in }
 
-    func yield(_ message: NestMessage) {
-        metrics.sent(message)
-        bytes.yield(message.encoded())
+    init(server: ServerContext, id: ConnectionID, bearer: String?) {
+        var logger = server.logger
+        logger[metadataKey: "connection"] = "\(id)"
+        connection = NestSyncConnection(id: id, bearer: bearer, server: server, logger: logger)
+        rate = RateWindow(limit: server.config.updatesPerSecond)
     }
 
-    func finish() { bytes.finish() }
+    private var server: ServerContext { connection.server }
+
+    /// Sends one message, counting errors and refusals by code.
+    private static func send(_ message: NestMessage, to peer: WebSocketPeer, metrics: ServerMetrics) {
+        metrics.sent(message)
+        peer.send(message.encoded())
+    }
+
+    func start(_ peer: WebSocketPeer) async -> ConnectionClosed? {
+        let metrics = server.metrics, shared = self.shared
+        metrics.nestConnections.increment()
+        // Hello deadline, token expiry and membership revocation all come from
+        // the one live-connection sweep: no timer or listener per connection.
+        end = { ending in
+            let (message, closed): (NestMessage, ConnectionClosed)
+            switch ending {
+            case .revoked(let lost):
+                message = .error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: "")
+                closed = ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked")
+            case .deadlinePassed where shared.session.withLock({ $0 }) == nil:
+                message = .error(code: .badMessage, text: "no hello within 10 seconds", documentID: "")
+                closed = ConnectionClosed(code: CloseCode.badMessage, reason: "no hello")
+            case .deadlinePassed:
+                message = .error(code: .tokenExpired, text: "token expired", documentID: "")
+                closed = ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired")
+            }
+            Self.send(message, to: peer, metrics: metrics)
+            peer.close(closed)
+        }
+        await server.live.add(connection.id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(10), end: end))
+        return nil
+    }
+
+    func handle(_ received: PeerMessage, _ peer: WebSocketPeer) async -> ConnectionClosed? {
+        let metrics = server.metrics, config = server.config
+        let reply: @Sendable (NestMessage) -> Void = { Self.send($0, to: peer, metrics: metrics) }
+        guard case .binary(let buffer) = received else {
+            reply(.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: ""))
+            return violation("too many bad messages")
+        }
+        metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+        let message: NestMessage
+        do { message = try NestMessage(decoding: Array(buffer: buffer)) } catch {
+            reply(.error(code: .badMessage, text: error.message, documentID: ""))
+            return violation("too many bad messages")
+        }
+        if buffer.readableBytes > config.maxMessageBytes {
+            let text = "message of \(buffer.readableBytes) bytes; the limit is \(config.maxMessageBytes)"
+            if case .update(let doc, let seq, _) = message {
+                reply(.refused(documentID: doc, clientSeq: seq, code: .messageTooLarge, text: text))
+            } else {
+                reply(.error(code: .messageTooLarge, text: text, documentID: message.documentID ?? ""))
+            }
+            return violation("too many oversized messages")
+        }
+        if case .update(let doc, let seq, _) = message, !rate.admit() {
+            reply(.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second"))
+            return violation("flooding")
+        }
+        do {
+            let ok = try await connection.handle(message, shared: shared, subscribed: &subscribed, end: end, reply: reply) { room, doc, event in
+                switch event {
+                case .update(let u, let seq):
+                    peer.send(room.fanout.buffer(.nest, seq: seq) { NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded() })
+                case .awareness(let a): reply(.awareness(documentID: doc, update: a))
+                }
+            }
+            if ok {
+                violations = 0
+                return nil
+            }
+            return violation("too many refused messages")
+        } catch let closed as ConnectionClosed {
+            return closed
+        } catch {
+            connection.logger.error("message failed", metadata: ["error": "\(error)"])
+            return ConnectionClosed(code: 1011, reason: "internal error")
+        }
+    }
+
+    private func violation(_ reason: String) -> ConnectionClosed? {
+        violations += 1
+        guard violations >= server.config.maxViolations else { return nil }
+        connection.logger.info("closing", metadata: ["reason": "\(reason)"])
+        return ConnectionClosed(code: CloseCode.flooding, reason: reason)
+    }
+
+    func finish() async {
+        await server.live.remove(connection.id)
+        for doc in subscribed { await server.registry.leave(doc, connection: connection.id) }
+        server.metrics.nestConnections.decrement()
+    }
 }
 
-struct NestSyncConnection {
+/// The Nest protocol's message handling for one connection.
+struct NestSyncConnection: Sendable {
     let id: ConnectionID
     let bearer: String?
-    let registry: RoomRegistry
-    let store: any DocumentStore
-    let verifier: TokenVerifier
-    let config: ServerConfiguration
-    let live: LiveConnections
-    let gate: JoinGate
-    let metrics: ServerMetrics
+    let server: ServerContext
     let logger: Logger
 
-    /// What the reader learned at hello (the token's expiry is kept by ``LiveConnections``).
+    private var registry: RoomRegistry { server.registry }
+    private var store: any DocumentStore { server.store }
+    private var verifier: TokenVerifier { server.verifier }
+    private var config: ServerConfiguration { server.config }
+    private var live: LiveConnections { server.live }
+    private var gate: JoinGate { server.gate }
+    private var metrics: ServerMetrics { server.metrics }
+
+    /// What the connection learned at hello (the token's expiry is kept by ``LiveConnections``).
     struct Session: Sendable {
         var userID: String
         var roles: [String: Role]
@@ -43,99 +142,14 @@ struct NestSyncConnection {
 
     final class Shared: Sendable {
         let session = Mutex<Session?>(nil)
-        /// The reader's subscriptions, published when it ends for cleanup.
-        let subscriptions = Mutex<Set<String>>([])
         let opened = Date()
-    }
-
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let (stream, bytesQueue) = AsyncStream<[UInt8]>.makeStream()
-        let metrics = self.metrics
-        let queue = MessageQueue(bytes: bytesQueue, metrics: metrics)
-        let shared = Shared()
-        // Hello deadline, token expiry and membership revocation all come from
-        // the one live-connection sweep, which cancels the reader: no timer or
-        // listener task per connection.
-        let ender = ConnectionEnder()
-        let end: @Sendable (LiveConnections.Ending) -> Void = { ending in
-            switch ending {
-            case .revoked(let lost):
-                queue.yield(NestMessage.error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: ""))
-                ender.end(ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked"))
-            case .deadlinePassed where shared.session.withLock({ $0 }) == nil:
-                queue.yield(NestMessage.error(code: .badMessage, text: "no hello within 10 seconds", documentID: ""))
-                ender.end(ConnectionClosed(code: CloseCode.badMessage, reason: "no hello"))
-            case .deadlinePassed:
-                queue.yield(NestMessage.error(code: .tokenExpired, text: "token expired", documentID: ""))
-                ender.end(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
-            }
-        }
-        await live.add(id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(10), end: end))
-        async let drained: Void = outbound.drain(stream, countingIn: metrics)
-        let reader = Task {
-            var violations = 0
-            var subscribed = Set<String>()
-            var rate = RateWindow(limit: config.updatesPerSecond)
-            defer { shared.subscriptions.withLock { $0 = subscribed } }
-            for try await frame in inbound.messages(maxSize: 2 * config.maxMessageBytes) {
-                guard case .binary(let buffer) = frame else {
-                    queue.yield(NestMessage.error(code: .badMessage, text: "text frames are not part of the protocol", documentID: ""))
-                    violations += 1
-                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
-                    continue
-                }
-                metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
-                let message: NestMessage
-                do { message = try NestMessage(decoding: Array(buffer: buffer)) } catch {
-                    queue.yield(NestMessage.error(code: .badMessage, text: (error as? SyncProtocolError)?.message ?? "\(error)", documentID: ""))
-                    violations += 1
-                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many bad messages") }
-                    continue
-                }
-                if buffer.readableBytes > config.maxMessageBytes {
-                    let text = "message of \(buffer.readableBytes) bytes; the limit is \(config.maxMessageBytes)"
-                    if case .update(let doc, let seq, _) = message {
-                        queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .messageTooLarge, text: text))
-                    } else {
-                        queue.yield(NestMessage.error(code: .messageTooLarge, text: text, documentID: message.documentID ?? ""))
-                    }
-                    violations += 1
-                    if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many oversized messages") }
-                    continue
-                }
-                if case .update(let doc, let seq, _) = message {
-                    if !rate.admit() {
-                        queue.yield(NestMessage.refused(documentID: doc, clientSeq: seq, code: .rateLimited, text: "more than \(config.updatesPerSecond) updates per second"))
-                        violations += 1
-                        if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "flooding") }
-                        continue
-                    }
-                }
-                let ok = try await handle(message, shared: shared, subscribed: &subscribed, end: end) { queue.yield($0) } events: { doc, event in
-                    switch event {
-                    case .update(let u, let seq): queue.yield(NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u))
-                    case .awareness(let a): queue.yield(NestMessage.awareness(documentID: doc, update: a))
-                    }
-                }
-                violations = ok ? 0 : violations + 1
-                if violations >= config.maxViolations { throw ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages") }
-            }
-            throw ConnectionClosed(code: 1000, reason: "")
-        }
-        let closing = await ender.run(reader, logger: logger)
-        queue.finish()
-        await drained
-        await live.remove(id)
-        for doc in shared.subscriptions.withLock({ $0 }) { await registry.leave(doc, connection: id) }
-        if let c = closing, c.code != 1000 {
-            try? await outbound.close(.unknown(c.code), reason: c.reason)
-        }
     }
 
     /// Handles one message; returns false when it was refused (a violation).
     func handle(
         _ message: NestMessage, shared: Shared, subscribed: inout Set<String>, end: @escaping @Sendable (LiveConnections.Ending) -> Void,
-        reply: @escaping @Sendable (NestMessage) -> Void, events: @escaping @Sendable (String, RoomEvent) -> Void
+        reply: @escaping @Sendable (NestMessage) -> Void,
+        events: @escaping @Sendable (DocumentRoom, String, RoomEvent) -> Void
     ) async throws -> Bool {
         guard let session = shared.session.withLock({ $0 }) else {
             guard case .hello(let minV, let maxV, _, let token) = message else {
@@ -210,7 +224,7 @@ struct NestSyncConnection {
                 let room = await registry.room(d.documentID)
                 let docID = d.documentID
                 do {
-                    let (step2, sv) = try await room.subscribe(id, stateVector: d.stateVector) { events(docID, $0) }
+                    let (step2, sv) = try await room.subscribe(id, stateVector: d.stateVector) { events(room, docID, $0) }
                     subscribed.insert(d.documentID)
                     reply(.syncStep2(documentID: d.documentID, update: step2))
                     reply(.syncStep1(documentID: d.documentID, stateVector: sv))

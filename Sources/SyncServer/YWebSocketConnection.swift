@@ -1,3 +1,4 @@
+import Prometheus
 import Foundation
 import Logging
 import NIOCore
@@ -7,41 +8,132 @@ import SyncProtocol
 /// (`yjs-format.md` section 8) for one document, with the server's rules —
 /// updates are committed before they reach anyone else, viewers' updates are
 /// refused with an auth message, malformed messages are answered and counted.
-struct YWebSocketConnection {
-    let id: ConnectionID
-    let documentID: String
-    let userID: String
-    let role: Role
-    let room: DocumentRoom
-    let logger: Logger
+///
+/// `@unchecked Sendable`: its mutable state is touched only by the calls of
+/// its ``InboundPump``, which never overlap and hand over through a lock.
+final class YWebSocketSession: PeerSession, @unchecked Sendable {
+    private let server: ServerContext
+    private let id: ConnectionID
+    private let documentID: String
+    private let token: String?
+    private let logger: Logger
+    private var joined: (room: DocumentRoom, user: String, role: Role)?
+    private var violations = 0
+    private var rate: RateWindow
 
-    /// Handles the message; returns what to send back, and whether it was a violation.
-    func handle(_ bytes: [UInt8]) async -> (replies: [YWebSocketMessage], violation: Bool) {
-        let message: YWebSocketMessage
-        do { message = try YWebSocketMessage(decoding: bytes) } catch {
-            logger.info("bad message", metadata: ["error": "\(error)"])
-            return ([], true)
+    init(server: ServerContext, id: ConnectionID, documentID: String, token: String?) {
+        self.server = server
+        self.id = id
+        self.documentID = documentID
+        self.token = token
+        var logger = server.logger
+        logger[metadataKey: "connection"] = "\(id)"
+        logger[metadataKey: "document"] = "\(documentID)"
+        self.logger = logger
+        rate = RateWindow(limit: server.config.updatesPerSecond)
+    }
+
+    /// Checks the token and membership (holding a join slot), subscribes,
+    /// and sends the room's state vector. Refusals come after the upgrade so
+    /// that the peer sees a close code and reason.
+    func start(_ peer: WebSocketPeer) async -> ConnectionClosed? {
+        guard let document = DocumentID(documentID) else { return ConnectionClosed(code: CloseCode.badMessage, reason: "unknown document id") }
+        let slot: JoinSlot
+        do { slot = try await server.gate.slot() } catch {
+            if error == .busy { logger.info("join refused: server busy") }
+            return ConnectionClosed(code: CloseCode.tryAgainLater, reason: "server busy, retry later")
         }
-        switch message {
+        defer { slot.release() }
+        let user: String
+        switch await server.verifier.user(for: token) {
+        case .success(let u): user = u
+        case .failure(let problem):
+            logger.info("token refused", metadata: ["problem": "\(problem)"])
+            return ConnectionClosed(code: CloseCode.unauthenticated, reason: problem == .expired ? "token expired" : "invalid token")
+        }
+        let workspace = document.workspace
+        let role: Role
+        do {
+            guard let m = try await server.store.memberships(userID: user).first(where: { $0.workspaceID == workspace }) else {
+                return ConnectionClosed(code: CloseCode.forbidden, reason: "not a member of \(workspace)")
+            }
+            role = m.role
+        } catch {
+            return ConnectionClosed(code: 1011, reason: "store unavailable")
+        }
+        let room = await server.registry.room(documentID)
+        let serverVector: [UInt8]
+        do {
+            (_, serverVector) = try await room.subscribe(id, stateVector: [0]) { event in
+                switch event {
+                case .update(let u, let seq): peer.send(room.fanout.buffer(.yjs, seq: seq) { YWebSocketMessage.update(u).encoded() })
+                case .awareness(let a): peer.send(YWebSocketMessage.awareness(a).encoded())
+                }
+            }
+        } catch {
+            logger.error("cannot load document", metadata: ["error": "\(error)"])
+            return ConnectionClosed(code: 1011, reason: "document unavailable")
+        }
+        joined = (room, user, role)
+        server.metrics.yjsConnections.increment()
+        slot.release()
+        logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
+        peer.send(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
+        // Revocation and expiry come from the live-connection sweep: no timer per connection.
+        await server.live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: await server.verifier.expiry(of: token ?? ""), end: { ending in
+            switch ending {
+            case .revoked(let lost): peer.close(ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked"))
+            case .deadlinePassed: peer.close(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))
+            }
+        }))
+        return nil
+    }
+
+    func handle(_ message: PeerMessage, _ peer: WebSocketPeer) async -> ConnectionClosed? {
+        guard let joined else { return nil }
+        guard case .binary(let buffer) = message else { return violation() }
+        server.metrics.bytesIn.increment(by: Int64(buffer.readableBytes))
+        // y-websocket has no error message: oversized and over-rate messages are refused like a flood.
+        guard buffer.readableBytes <= server.config.maxMessageBytes, rate.admit() else { return violation() }
+        let decoded: YWebSocketMessage
+        do { decoded = try YWebSocketMessage(decoding: Array(buffer: buffer)) } catch {
+            logger.info("bad message", metadata: ["error": "\(error)"])
+            return violation()
+        }
+        switch decoded {
         case .syncStep1(let sv):
-            do { return ([.syncStep2(update: try await room.syncStep2(for: sv))], false) } catch {
+            do { peer.send(YWebSocketMessage.syncStep2(update: try await joined.room.syncStep2(for: sv)).encoded()) } catch {
                 logger.error("load failed", metadata: ["error": "\(error)"])
-                return ([.authPermissionDenied(reason: "document unavailable")], true)
+                peer.send(YWebSocketMessage.authPermissionDenied(reason: "document unavailable").encoded())
+                return violation()
             }
         case .syncStep2(let update), .update(let update):
-            switch await room.apply(update, from: id, userID: userID, role: role) {
-            case .acked:
-                return ([], false)
-            case .refused(let code, let text):
+            if case .refused(let code, let text) = await joined.room.apply(update, from: id, userID: joined.user, role: joined.role) {
                 logger.info("update refused", metadata: ["code": "\(code)", "reason": "\(text)"])
-                if code == .readOnly { return ([.authPermissionDenied(reason: "read-only document")], true) }
-                return ([], true)
+                if code == .readOnly { peer.send(YWebSocketMessage.authPermissionDenied(reason: "read-only document").encoded()) }
+                return violation()
             }
         case .awareness(let a):
-            await room.relayAwareness(a, from: id)
-            return ([], false)
+            await joined.room.relayAwareness(a, from: id)
         case .queryAwareness, .authPermissionDenied:
-            return ([], false)
+            break
         }
+        violations = 0
+        return nil
+    }
+
+    private func violation() -> ConnectionClosed? {
+        violations += 1
+        guard violations >= server.config.maxViolations else { return nil }
+        logger.info("closing: too many refused messages")
+        return ConnectionClosed(code: CloseCode.flooding, reason: "too many refused messages")
+    }
+
+    func finish() async {
+        await server.live.remove(id)
+        guard joined != nil else { return }
+        await server.registry.leave(documentID, connection: id)
+        server.metrics.yjsConnections.decrement()
+        logger.info("disconnected")
     }
 }

@@ -1,0 +1,97 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// How the server treats each accepted connection: a WebSocket upgrade on a
+/// sync endpoint gets a plain NIO pipeline ending in a ``PeerChannelHandler``
+/// (no task, no async stream per connection: an idle connection is its
+/// socket and a few small objects); everything else is HTTP, answered by the
+/// Hummingbird router.
+struct SyncChildChannel: ServerChildChannel, HTTPChannelHandler {
+    enum Upgrade: Sendable {
+        case websocket
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgrade: EventLoopFuture<Upgrade>
+        let channel: any Channel
+    }
+
+    /// Makes the session for a WebSocket upgrade request, or nil when the
+    /// request is not for a sync endpoint.
+    typealias Route = @Sendable (_ head: HTTPRequestHead, _ id: ConnectionID) -> (any PeerSession)?
+
+    let responder: HTTPChannelHandler.Responder
+    /// Largest frame, and largest message, read from a peer.
+    let maxMessageBytes: Int
+    let route: Route
+    let accepts: @Sendable (HTTPRequestHead) -> Bool
+    let peers: PeerDirectory
+    let metrics: ServerMetrics
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
+                maxFrameSize: maxMessageBytes,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeSucceededFuture(accepts(head) ? HTTPHeaders() : nil)
+                },
+                upgradePipelineHandler: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        let id = peers.nextID()
+                        guard let session = route(head, id) else { throw ChannelError.inappropriateOperationForState }
+                        let peers = self.peers
+                        let peer = WebSocketPeer(id: id, channel: channel, outbox: peers.outboxes.outbox(for: channel.eventLoop), metrics: metrics, onFinish: { peers.remove($0) })
+                        let pump = InboundPump(session: session) { reading in
+                            channel.setOption(ChannelOptions.autoRead, value: reading).whenComplete { _ in
+                                if reading { channel.read() }
+                            }
+                        }
+                        peer.pump = pump
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 256, maxAccumulatedFrameSize: maxMessageBytes))
+                        try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(peer: peer, pump: pump))
+                        peers.add(peer)
+                        pump.start(peer)
+                        return .websocket
+                    }
+                }
+            )
+            let upgrades = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        return .http(try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)))
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrades)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let upgrade = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgrade: upgrade, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgrade.get() {
+            case .websocket:
+                // The pipeline runs the connection from here on; this task ends.
+                return
+            case .http(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            }
+        } catch {
+            logger.debug("connection setup failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
