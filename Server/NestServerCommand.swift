@@ -55,6 +55,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Queue of connections not yet accepted (env NEST_LISTEN_BACKLOG, default 4096).") var listenBacklog: Int?
     @Option(help: "Connections set up at once (env NEST_MAX_CONCURRENT_JOINS, default 128).") var maxConcurrentJoins: Int?
     @Option(help: "Connections waiting to be set up before new ones get 1013 (env NEST_JOIN_QUEUE, default 10000).") var joinQueue: Int?
+    @Option(help: "Seconds between WebSocket pings; silent connections are dropped (env NEST_KEEPALIVE_SECONDS, default 30).") var keepaliveSeconds: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -71,6 +72,8 @@ struct Serve: AsyncParsableCommand {
         config.listenBacklog = max(1, listenBacklog ?? env["NEST_LISTEN_BACKLOG"].flatMap(Int.init) ?? config.listenBacklog)
         config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
         config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
+        config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
+        config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))

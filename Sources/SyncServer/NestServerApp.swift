@@ -127,7 +127,7 @@ public enum NestServerApp {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(for: .seconds(30))
+                    try await Task.sleep(for: .seconds(config.keepaliveSeconds))
                     peers.keepalive()
                 }
             }

@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     /// closed with 1013 (try again later) at once instead of piling up. Default 10,000.
     public var joinQueueLimit = 10_000
 
+    /// Seconds between WebSocket pings; a connection that sends nothing (not
+    /// even the pong) for a whole period after a ping is dropped. Default 30.
+    public var keepaliveSeconds = 30
+
     /// Seconds a document stays loaded after its last use with nobody subscribed. Default 60.
     public var roomIdleSeconds = 60
     /// Memory budget for loaded documents, in bytes; least recently used ones are unloaded above it. Default 256 MiB.
@@ -48,6 +52,7 @@ public struct ServerConfiguration: Sendable {
         return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "no HS256 secret" : "HS256 secret set")\(jwksFile.map { ", JWKS \($0)" } ?? ""), "
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
             + "admission: backlog \(listenBacklog), \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
+            + "keepalive \(keepaliveSeconds) s; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
     }
 }

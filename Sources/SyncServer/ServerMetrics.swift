@@ -20,6 +20,8 @@ public final class ServerMetrics: Sendable {
     let joinsRunning: Gauge
     let joinsWaiting: Gauge
     let joinsRefused: Counter
+    /// Times a connection's socket stopped being read because its messages queued up.
+    let readsPaused: Counter
     /// Errors and refusals sent, by protocol code (every code made up front, so scrapes show zeros).
     let errors: [Int: Counter]
 
@@ -43,6 +45,8 @@ public final class ServerMetrics: Sendable {
         joinsRunning = registry.makeGauge(descriptor: name("joins_running", "", "Connections being set up (token, memberships, room load)"))
         joinsWaiting = registry.makeGauge(descriptor: name("joins_waiting", "", "Connections waiting for a set-up slot"))
         joinsRefused = registry.makeCounter(descriptor: name("joins_refused", "total", "Connections turned away with 1013 because the join queue was full"))
+        readsPaused = registry.makeCounter(
+            descriptor: name("reads_paused", "total", "Times a connection was not read until the server had handled its queued messages"))
         let errorsName = name("errors", "total", "Errors and refusals sent, by code")
         var byCode: [Int: Counter] = [:]
         for raw in 1...15 { byCode[raw] = registry.makeCounter(descriptor: errorsName, labels: [("code", ErrorCode(rawValue: raw).name)]) }

@@ -93,6 +93,21 @@ struct EndToEndTests {
         #expect(closedAt.timeIntervalSince(removed) < 5, "closed \(closedAt.timeIntervalSince(removed)) s after the removal")
     }
 
+    @Test("keepalive: a peer that never answers pings is dropped after one silent period; one that answers stays")
+    func keepalive() throws {
+        let server = try ServerProcess()
+        server.serveEnvironment["NEST_KEEPALIVE_SECONDS"] = "1"
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let result = try server.node("keepalive.cjs", ["ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/ka?token=\(alice)", "6000"])
+        // Pinged at the first sweep (about 1 s), dropped at the next one that finds the ping unanswered (about 2 s).
+        let closedAfter = result["silentClosedAfterMs"] as? Double
+        #expect(closedAfter.map { $0 >= 900 && $0 < 5_500 } == true, "\(result)")
+        #expect((result["pingsSeen"] as? Int ?? 0) >= 1, "\(result)")
+        #expect(result["answeringOpen"] as? Bool == true, "a peer that answers pings was dropped: \(result)")
+    }
+
     @Test("kill -9 between updates, restart: every committed update is there")
     func killNine() throws {
         let server = try ServerProcess()

@@ -307,6 +307,48 @@ struct NestProtocolEndToEndTests {
         }
     }
 
+    @Test("a client that sends 600 updates without waiting: reading pauses, every update is acked in order, the document holds all")
+    func burstIsAckedInOrder() async throws {
+        let server = try ServerProcess()
+        server.serveEnvironment["NEST_UPDATES_PER_SECOND"] = "100000"
+        let alice = try server.token("alice", workspace: "w1")
+        try server.start()
+        defer { server.stop() }
+        let doc = Doc(clientID: 80)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        for i in 0..<600 { try doc.getText("t").insert(doc.getText("t").length, String(i % 10)) }
+        let toSend = updates, expected = doc.getText("t").toString()
+        _ = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            for (i, u) in toSend.enumerated() { try await c.send(.update(documentID: "w1/draft/burst", clientSeq: i, update: u)) }
+            var nextSeq = 0
+            while nextSeq < toSend.count, let m = try await c.next() {
+                guard case .ack(_, let seq, _) = m else { Issue.record("expected an ack, got \(m)"); return }
+                #expect(seq == nextSeq, "ack \(seq) arrived when \(nextSeq) was due")
+                nextSeq = seq + 1
+            }
+            #expect(nextSeq == toSend.count)
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+        let stored = try await NestConnection.session(port: server.port) { c in
+            try await c.send(NestConnection.hello(alice))
+            _ = try await c.next()
+            try await c.send(.subscribe([DocumentState(documentID: "w1/draft/burst", stateVector: [0])]))
+            guard case .syncStep2(_, let state)? = try await c.next() else { Issue.record("no sync step 2"); return }
+            let copy = Doc(clientID: 81)
+            try copy.applyUpdate(state)
+            #expect(copy.getText("t").toString() == expected)
+            try await c.outbound.close(.normalClosure, reason: nil)
+        }
+        #expect(stored == nil)
+        let scrape = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(server.port)/metrics"], environment: nil)
+        // 600 small messages arrive far faster than 600 commits: the socket must have been paused at least once.
+        let paused = scrape.out.split(separator: "\n").first { $0.hasPrefix("nest_reads_paused_total ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        #expect((paused ?? 0) >= 1, "nest_reads_paused_total: \(String(describing: paused))")
+    }
+
     @Test("an oversized message gets message_too_large and the connection stays usable; /metrics shows it")
     func oversizedAndMetrics() async throws {
         let server = try ServerProcess()

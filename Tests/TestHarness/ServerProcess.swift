@@ -101,9 +101,14 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// Runs the stock y-websocket peers script; returns its JSON line.
     public func peers(_ args: [String]) throws -> [String: Any] {
+        try node("yws-peers.cjs", [args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst())
+    }
+
+    /// Runs a script of `Tests/Conformance` with node; returns its last line as JSON.
+    public func node(_ script: String, _ args: [String]) throws -> [String: Any] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["node", Self.root.appendingPathComponent("Tests/Conformance/yws-peers.cjs").path, args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst()
+        p.arguments = ["node", Self.root.appendingPathComponent("Tests/Conformance/\(script)").path] + args
         var env = ProcessInfo.processInfo.environment
         env["NODE_PATH"] = "/usr/share/nodejs"
         p.environment = env.merging(peerEnvironment) { _, b in b }

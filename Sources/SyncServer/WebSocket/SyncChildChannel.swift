@@ -1,3 +1,4 @@
+import Prometheus
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -48,6 +49,7 @@ struct SyncChildChannel: ServerChildChannel, HTTPChannelHandler {
                         let peers = self.peers
                         let peer = WebSocketPeer(id: id, channel: channel, outbox: peers.outboxes.outbox(for: channel.eventLoop), metrics: metrics, onFinish: { peers.remove($0) })
                         let pump = InboundPump(session: session) { reading in
+                            if !reading { metrics.readsPaused.increment() }
                             channel.setOption(ChannelOptions.autoRead, value: reading).whenComplete { _ in
                                 if reading { channel.read() }
                             }
