@@ -88,7 +88,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
             let ok = try await connection.handle(message, shared: shared, subscribed: &subscribed, end: end, reply: reply) { room, doc, event in
                 switch event {
                 case .update(let u, let seq):
-                    peer.send(room.fanout.buffer(.nest, seq: seq) { NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded() })
+                    peer.send(frame: room.fanout.buffer(.nest, seq: seq) { NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded() })
                 case .awareness(let a): reply(.awareness(documentID: doc, update: a))
                 }
             }

@@ -66,7 +66,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         do {
             (_, serverVector) = try await room.subscribe(id, stateVector: [0]) { event in
                 switch event {
-                case .update(let u, let seq): peer.send(room.fanout.buffer(.yjs, seq: seq) { YWebSocketMessage.update(u).encoded() })
+                case .update(let u, let seq): peer.send(frame: room.fanout.buffer(.yjs, seq: seq) { YWebSocketMessage.update(u).encoded() })
                 case .awareness(let a): peer.send(YWebSocketMessage.awareness(a).encoded())
                 }
             }

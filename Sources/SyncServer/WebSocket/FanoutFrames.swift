@@ -16,18 +16,18 @@ final class FanoutFrames: Sendable {
 
     private let slots = Mutex(Slots())
 
-    /// The encoding of update `seq` for `endpoint`, made by `encode` on the first call.
+    /// The frame of update `seq` for `endpoint` (see ``ServerFrame``), its payload made by `encode` on the first call.
     func buffer(_ endpoint: Endpoint, seq: Int, encode: () -> [UInt8]) -> ByteBuffer {
         slots.withLock { s in
             switch endpoint {
             case .yjs:
                 if let c = s.yjs, c.seq == seq { return c.buffer }
-                let b = ByteBuffer(bytes: encode())
+                let b = ServerFrame.binary(encode())
                 s.yjs = (seq, b)
                 return b
             case .nest:
                 if let c = s.nest, c.seq == seq { return c.buffer }
-                let b = ByteBuffer(bytes: encode())
+                let b = ServerFrame.binary(encode())
                 s.nest = (seq, b)
                 return b
             }

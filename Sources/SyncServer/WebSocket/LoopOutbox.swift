@@ -9,7 +9,8 @@ import Synchronization
 /// receives it in the order it was posted.
 final class LoopOutbox: Sendable {
     enum Item: Sendable {
-        case frame(any Channel, WebSocketFrame)
+        /// A whole frame, written below the frame encoder.
+        case wire(NIOLoopBound<ChannelHandlerContext>, ByteBuffer)
         /// A close frame; the socket closes after `grace` unless the peer answers first.
         case close(any Channel, WebSocketFrame, grace: TimeAmount)
     }
@@ -39,16 +40,17 @@ final class LoopOutbox: Sendable {
             p.scheduled = false
             return p.items.isEmpty ? [] : { defer { p.items.removeAll(keepingCapacity: true) }; return p.items }()
         }
-        var toFlush: [any Channel] = []
+        var toFlush: [ChannelHandlerContext] = []
         var last: ObjectIdentifier?
         for item in items {
             switch item {
-            case .frame(let channel, let frame):
-                channel.write(frame, promise: nil)
+            case .wire(let context, let frame):
+                let context = context.value
+                context.write(NIOAny(frame), promise: nil)
                 // Consecutive writes to one channel (a reply and its broadcast) share a flush.
-                if last != ObjectIdentifier(channel) {
-                    toFlush.append(channel)
-                    last = ObjectIdentifier(channel)
+                if last != ObjectIdentifier(context) {
+                    toFlush.append(context)
+                    last = ObjectIdentifier(context)
                 }
             case .close(let channel, let frame, let grace):
                 channel.writeAndFlush(frame).whenComplete { _ in
@@ -56,7 +58,7 @@ final class LoopOutbox: Sendable {
                 }
             }
         }
-        for channel in toFlush { channel.flush() }
+        for context in toFlush { context.flush() }
     }
 }
 

@@ -47,7 +47,10 @@ struct SyncChildChannel: ServerChildChannel, HTTPChannelHandler {
                         let id = peers.nextID()
                         guard let session = route(head, id) else { throw ChannelError.inappropriateOperationForState }
                         let peers = self.peers
-                        let peer = WebSocketPeer(id: id, channel: channel, outbox: peers.outboxes.outbox(for: channel.eventLoop), metrics: metrics, onFinish: { peers.remove($0) })
+                        // Writes made on the encoder's context start below it: pre-encoded frames skip the encoder.
+                        let wire = NIOLoopBound(try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self), eventLoop: channel.eventLoop)
+                        let peer = WebSocketPeer(
+                            id: id, channel: channel, wire: wire, outbox: peers.outboxes.outbox(for: channel.eventLoop), metrics: metrics, onFinish: { peers.remove($0) })
                         let pump = InboundPump(session: session) { reading in
                             if !reading { metrics.readsPaused.increment() }
                             channel.setOption(ChannelOptions.autoRead, value: reading).whenComplete { _ in

@@ -20,9 +20,16 @@ final class WebSocketPeer: Sendable {
     /// How long a closing peer has to answer the close frame before the socket is closed anyway.
     static let closeGrace: TimeAmount = .seconds(3)
 
-    init(id: ConnectionID, channel: any Channel, outbox: LoopOutbox, metrics: ServerMetrics, onFinish: @escaping @Sendable (ConnectionID) -> Void) {
+    /// Where whole frames enter the pipeline, below the frame encoder.
+    private let wire: NIOLoopBound<ChannelHandlerContext>
+
+    init(
+        id: ConnectionID, channel: any Channel, wire: NIOLoopBound<ChannelHandlerContext>, outbox: LoopOutbox, metrics: ServerMetrics,
+        onFinish: @escaping @Sendable (ConnectionID) -> Void
+    ) {
         self.id = id
         self.channel = channel
+        self.wire = wire
         self.outbox = outbox
         self.metrics = metrics
         self.onFinish = onFinish
@@ -38,13 +45,13 @@ final class WebSocketPeer: Sendable {
 
     /// Sends one binary message.
     func send(_ bytes: [UInt8]) {
-        send(channel.allocator.buffer(bytes: bytes))
+        send(frame: ServerFrame.binary(bytes))
     }
 
-    /// Sends one binary message (the buffer may be shared with other peers: it is not modified).
-    func send(_ buffer: ByteBuffer) {
-        metrics.bytesOut.increment(by: Int64(buffer.readableBytes))
-        outbox.post(.frame(channel, WebSocketFrame(fin: true, opcode: .binary, data: buffer)))
+    /// Sends a whole frame made by ``ServerFrame`` (it may be shared with other peers: it is not modified).
+    func send(frame: ByteBuffer) {
+        metrics.bytesOut.increment(by: Int64(frame.readableBytes))
+        outbox.post(.wire(wire, frame))
     }
 
     /// Ends the connection from the server's side: whatever the peer sent
