@@ -25,6 +25,12 @@ enum NestProtocolLoad {
         var failed_connections: Int
     }
 
+    /// Names this process's documents: a PostgreSQL database kept between runs
+    /// would otherwise hand the next run documents that already hold the same
+    /// writers' clocks, and their updates would be acknowledged as known
+    /// without a commit or a broadcast.
+    static let runTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
     /// What every client of a run shares.
     final class Ledger: Sendable {
         let sent = Mutex<[String: ContinuousClock.Instant]>([:])
@@ -51,7 +57,7 @@ enum NestProtocolLoad {
         await withTaskGroup(of: Void.self) { group in
             for c in 0..<(rooms * perRoom) {
                 group.addTask {
-                    let doc = "w1/draft/nroom\(c / perRoom)"
+                    let doc = "w1/draft/nroom-\(runTag)-\(c / perRoom)"
                     let key = "r\(round)w\(c)"
                     do {
                         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: wsConfig, logger: log) { inbound, outbound, _ in
@@ -67,8 +73,15 @@ enum NestProtocolLoad {
                             }
                             try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench", token: ""))
                             try await send(.subscribe([DocumentState(documentID: doc, stateVector: [0])]))
+                            // Steady-state latency: a client writes once its subscription is answered
+                            // (as `nest` does), not while the server is still setting 500 sessions up.
+                            let subscribed = SubscribedFlag()
                             try await withThrowingTaskGroup(of: Void.self) { inner in
                                 inner.addTask {
+                                    let joinDeadline = ContinuousClock.now + .seconds(30)
+                                    while !subscribed.value.load(ordering: .acquiring) && ContinuousClock.now < joinDeadline {
+                                        try await Task.sleep(for: .milliseconds(10))
+                                    }
                                     let author = Doc(clientID: 20_000_000 + round * 100_000 + c)
                                     var pending: [UInt8] = []
                                     author.onUpdate { u, _ in pending = u }
@@ -98,7 +111,10 @@ enum NestProtocolLoad {
                                             ledger.ackLatencies.withLock { $0.append(Stats.ms(now - t)) }
                                         }
                                         ledger.acked.withLock { $0.append((doc, key, seq)) }
-                                    case .broadcast(_, _, let u), .syncStep2(_, let u):
+                                    case .syncStep2(_, let u):
+                                        try local.applyUpdate(u)
+                                        subscribed.value.store(true, ordering: .releasing)
+                                    case .broadcast(_, _, let u):
                                         try local.applyUpdate(u)
                                     case .refused(_, _, let code, let text):
                                         FileHandle.standardError.write(Data("refused: \(code.name) \(text)\n".utf8))
@@ -189,4 +205,9 @@ enum NestProtocolLoad {
         }
         return result.withLock { $0 }
     }
+}
+
+/// Set by a bench client's reader once its subscription is answered.
+final class SubscribedFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
