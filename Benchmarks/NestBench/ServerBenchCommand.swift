@@ -429,7 +429,7 @@ final class NestServerUnderTest: @unchecked Sendable {
         env["NEST_DATA_DIR"] = dir
         env["NEST_JWT_SECRET"] = "bench-secret-0123456789abcdef0123456789"
         env["NEST_UPDATES_PER_SECOND"] = "100000"
-        env["NEST_LOG_LEVEL"] = "error"
+        env["NEST_LOG_LEVEL"] = ProcessInfo.processInfo.environment["NEST_BENCH_SERVER_LOG_LEVEL"] ?? "error"
         env["DATABASE_URL"] = env["NEST_BENCH_DATABASE_URL"]
         let issue = Process()
         issue.executableURL = URL(fileURLWithPath: bin)
@@ -454,10 +454,22 @@ final class NestServerUnderTest: @unchecked Sendable {
         p.environment = env
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = out
         try p.run()
         process = p
         port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
+        // Keep reading what the server prints: a full pipe would block its logging, and with it the server.
+        let logPath = dir + ".log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)
+        Thread.detachNewThread {
+            while true {
+                let data = out.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                log?.write(data)
+            }
+            try? log?.close()
+        }
     }
 
     /// SIGKILL: nothing is flushed.

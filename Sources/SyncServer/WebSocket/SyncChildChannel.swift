@@ -59,7 +59,11 @@ struct SyncChildChannel: ServerChildChannel, HTTPChannelHandler {
                         }
                         peer.pump = pump
                         try channel.pipeline.syncOperations.addHandler(
-                            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 256, maxAccumulatedFrameSize: maxMessageBytes))
+                            // Clients fragment large messages (Hummingbird's client at 16 KB by default): enough
+                            // fragments for the largest message at 4 KB each, none of them empty.
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: max(256, maxMessageBytes / 4096),
+                                maxAccumulatedFrameSize: maxMessageBytes))
                         try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(peer: peer, pump: pump))
                         peers.add(peer)
                         pump.start(peer)
