@@ -460,7 +460,7 @@ final class NestServerUnderTest: @unchecked Sendable {
         port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
         // Keep reading what the server prints: a full pipe would block its logging, and with it the server.
         let logPath = dir + ".log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)
         Thread.detachNewThread {
             while true {

@@ -18,7 +18,9 @@ struct PostgresStoreTests {
         let client = PostgresClient(configuration: config)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
-            try await body(PostgresDocumentStore(client: client, logger: logger))
+            // The whole suite runs in parallel against one PostgreSQL server on a 2-core machine: a fresh
+            // database's migration has waited more than the production default of 10 s there.
+            try await body(PostgresDocumentStore(client: client, logger: logger, operationTimeout: .seconds(60)))
             group.cancelAll()
         }
     }
