@@ -38,7 +38,9 @@ final class LoopOutbox: Sendable {
     private func run() {
         let items = pending.withLock { p -> [Item] in
             p.scheduled = false
-            return p.items.isEmpty ? [] : { defer { p.items.removeAll(keepingCapacity: true) }; return p.items }()
+            var taken: [Item] = []
+            swap(&taken, &p.items)
+            return taken
         }
         var toFlush: [ChannelHandlerContext] = []
         var last: ObjectIdentifier?
