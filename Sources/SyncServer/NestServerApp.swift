@@ -96,7 +96,8 @@ public enum NestServerApp {
                 // message_too_large (PROTOCOL.md section 2); larger ones end the connection (1009).
                 maxMessageBytes: 2 * config.maxMessageBytes,
                 route: { head, id in session(for: head, id: id, server: server) },
-                accepts: { head in endpoint(of: head.uri) != nil },
+                // A prefix test: the full parse (query, percent-decoding) happens once, in `route`.
+                accepts: { head in head.uri == "/v1/sync" || head.uri.hasPrefix("/v1/sync?") || head.uri.hasPrefix("/v1/yjs/") },
                 peers: peers, metrics: metrics)
         }
         let app = Application(

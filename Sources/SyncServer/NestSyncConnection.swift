@@ -172,17 +172,18 @@ struct NestSyncConnection: Sendable {
             }
             defer { slot.release() }
             let presented = token.isEmpty ? bearer : token
-            switch await verifier.user(for: presented) {
+            switch await verifier.identity(of: presented) {
             case .failure(let problem):
                 reply(.error(code: problem == .expired ? .tokenExpired : .unauthenticated, text: "token \(problem)", documentID: ""))
                 throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "token \(problem)")
-            case .success(let user):
+            case .success(let identity):
+                let user = identity.user
                 let memberships: [WorkspaceMembership]
                 do { memberships = try await store.memberships(userID: user) } catch {
                     reply(.error(code: .storeUnavailable, text: "store unavailable", documentID: ""))
                     throw ConnectionClosed(code: 1011, reason: "store unavailable")
                 }
-                let expiry = await verifier.expiry(of: presented ?? "")
+                let expiry = identity.expiry
                 let granted = Set(memberships.map(\.workspaceID))
                 await live.add(id, .init(userID: user, workspaces: { granted }, deadline: expiry, end: end))
                 shared.session.withLock {
@@ -298,9 +299,9 @@ struct NestSyncConnection: Sendable {
         case .pong:
             return true
         case .reauth(let token):
-            switch await verifier.user(for: token) {
-            case .success(let user) where user == session.userID:
-                await live.renew(id, deadline: await verifier.expiry(of: token))
+            switch await verifier.identity(of: token) {
+            case .success(let identity) where identity.user == session.userID:
+                await live.renew(id, deadline: identity.expiry)
                 return true
             default:
                 reply(.error(code: .unauthenticated, text: "reauth refused", documentID: ""))

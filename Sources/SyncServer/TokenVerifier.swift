@@ -54,12 +54,19 @@ public actor TokenVerifier {
         }
     }
 
-    /// The user a valid token names.
-    public func user(for token: String?) async -> Result<String, TokenProblem> {
+    /// What a valid token says: its user and when it expires.
+    public struct Identity: Sendable, Equatable {
+        public var user: String
+        /// When the token expires: the live connection it opened is closed then.
+        public var expiry: Date
+    }
+
+    /// Verifies a token once and returns its user and expiry.
+    public func identity(of token: String?) async -> Result<Identity, TokenProblem> {
         guard let token, !token.isEmpty else { return .failure(.missing) }
         do {
             let claims = try await keys.verify(token, as: NestClaims.self)
-            return claims.sub.value.isEmpty ? .failure(.invalid) : .success(claims.sub.value)
+            return claims.sub.value.isEmpty ? .failure(.invalid) : .success(Identity(user: claims.sub.value, expiry: claims.exp.value))
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             return .failure(.expired)
         } catch {
@@ -67,9 +74,9 @@ public actor TokenVerifier {
         }
     }
 
-    /// Expiry of a token already verified, to close the connection when it passes.
-    public func expiry(of token: String) async -> Date? {
-        try? await keys.verify(token, as: NestClaims.self).exp.value
+    /// The user a valid token names.
+    public func user(for token: String?) async -> Result<String, TokenProblem> {
+        await identity(of: token).map(\.user)
     }
 
     /// Issues a token for `user` valid for `ttl` seconds (development and tests).

@@ -46,9 +46,9 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
             return ConnectionClosed(code: CloseCode.tryAgainLater, reason: "server busy, retry later")
         }
         defer { slot.release() }
-        let user: String
-        switch await server.verifier.user(for: token) {
-        case .success(let u): user = u
+        let user: String, expiry: Date
+        switch await server.verifier.identity(of: token) {
+        case .success(let identity): (user, expiry) = (identity.user, identity.expiry)
         case .failure(let problem):
             logger.info("token refused", metadata: ["problem": "\(problem)"])
             return ConnectionClosed(code: CloseCode.unauthenticated, reason: problem == .expired ? "token expired" : "invalid token")
@@ -82,7 +82,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
         peer.send(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
         // Revocation and expiry come from the live-connection sweep: no timer per connection.
-        await server.live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: await server.verifier.expiry(of: token ?? ""), end: { ending in
+        await server.live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: expiry, end: { ending in
             switch ending {
             case .revoked(let lost): peer.close(ConnectionClosed(code: CloseCode.forbidden, reason: "membership of \(lost) revoked"))
             case .deadlinePassed: peer.close(ConnectionClosed(code: CloseCode.unauthenticated, reason: "token expired"))

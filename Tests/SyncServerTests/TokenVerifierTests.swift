@@ -80,4 +80,22 @@ struct TokenVerifierTests {
         let jwksOnly = try await TokenVerifier(secret: nil, jwksJSON: #"{"keys":[]}"#)
         await #expect(throws: (any Error).self) { try await jwksOnly.issue(user: "x", ttl: 60) }
     }
+
+    @Test("one verification gives the user and the expiry the token carries; missing, forged and expired tokens say which")
+    func identity() async throws {
+        let verifier = try await TokenVerifier(secret: String(repeating: "k", count: 40))
+        let before = Date()
+        let token = try await verifier.issue(user: "ivy", ttl: 120)
+        guard case .success(let identity) = await verifier.identity(of: token) else {
+            Issue.record("a fresh token was refused")
+            return
+        }
+        #expect(identity.user == "ivy")
+        // Expiry is carried in whole seconds.
+        let lifetime = identity.expiry.timeIntervalSince(before)
+        #expect(lifetime > 118 && lifetime < 122, "expiry \(lifetime) s after issuing")
+        #expect(await verifier.identity(of: nil) == .failure(.missing))
+        #expect(await verifier.identity(of: token + "x") == .failure(.invalid))
+        #expect(await verifier.identity(of: try await verifier.issue(user: "ivy", ttl: -30)) == .failure(.expired))
+    }
 }
