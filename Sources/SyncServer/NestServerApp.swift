@@ -96,8 +96,7 @@ public enum NestServerApp {
                 // message_too_large (PROTOCOL.md section 2); larger ones end the connection (1009).
                 maxMessageBytes: 2 * config.maxMessageBytes,
                 route: { head, id in session(for: head, id: id, server: server) },
-                // A prefix test: the full parse (query, percent-decoding) happens once, in `route`.
-                accepts: { head in head.uri == "/v1/sync" || head.uri.hasPrefix("/v1/sync?") || head.uri.hasPrefix("/v1/yjs/") },
+                accepts: { head in isSyncEndpoint(head.uri) },
                 peers: peers, metrics: metrics)
         }
         let app = Application(
@@ -156,9 +155,15 @@ public enum NestServerApp {
         case yjs(documentID: String, token: String?)
     }
 
+    /// Whether a request path is a sync endpoint: a prefix test, cheap enough
+    /// to decide the upgrade before ``endpoint(of:)`` parses the path once.
+    static func isSyncEndpoint(_ uri: String) -> Bool {
+        uri == "/v1/sync" || uri.hasPrefix("/v1/sync?") || uri.hasPrefix("/v1/yjs/")
+    }
+
     static func endpoint(of uri: String) -> Endpoint? {
-        if uri == "/v1/sync" || uri.hasPrefix("/v1/sync?") { return .nest }
-        guard uri.hasPrefix("/v1/yjs/") else { return nil }
+        guard isSyncEndpoint(uri) else { return nil }
+        guard uri.hasPrefix("/v1/yjs/") else { return .nest }
         let (rawDoc, query) = splitQuery(String(uri.dropFirst("/v1/yjs/".count)))
         return .yjs(documentID: rawDoc.removingPercentEncoding ?? rawDoc, token: query["token"])
     }
