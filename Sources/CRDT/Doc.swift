@@ -21,7 +21,9 @@ public final class Doc {
 
     /// Creates an empty document. Without a client id a random 32-bit one is
     /// chosen, as Yjs does.
+    /// - Parameter clientID: non-negative (Yjs ids are uint32); random when nil.
     public init(clientID: Int? = nil, gc: Bool = true) {
+        precondition((clientID ?? 0) >= 0, "a client id is never negative")
         self.clientID = clientID ?? Doc.randomClientID()
         self.gc = gc
     }
@@ -44,6 +46,7 @@ public final class Doc {
     /// caller guarantees that no other live replica uses the id: edits must
     /// be serialized, each starting from the latest stored state.
     public func resume(clientID: Int) {
+        precondition(clientID >= 0, "a client id is never negative")
         self.clientID = clientID
     }
 

@@ -7,9 +7,20 @@ final class Item {
     var id: ID
     var length: Int
     /// The unit left of this item when it was created (immutable, on the wire).
-    var origin: ID?
+    @inline(__always) var origin: ID? {
+        get { originStorage.client < 0 ? nil : originStorage }
+        set { originStorage = newValue ?? Self.noID }
+    }
     /// The unit right of this item when it was created (immutable, on the wire).
-    var rightOrigin: ID?
+    @inline(__always) var rightOrigin: ID? {
+        get { rightOriginStorage.client < 0 ? nil : rightOriginStorage }
+        set { rightOriginStorage = newValue ?? Self.noID }
+    }
+    /// `ID?` takes 24 bytes in an object and a plain `ID` 16; client ids are
+    /// never negative (the decoder reads them as var-uints), so -1 means none.
+    private var originStorage: ID
+    private var rightOriginStorage: ID
+    private static let noID = ID(client: -1, clock: 0)
     unowned(unsafe) var left: Item?
     var right: Item?
     unowned(unsafe) var parent: Branch?
@@ -33,9 +44,9 @@ final class Item {
     init(id: ID, left: Item?, origin: ID?, right: Item?, rightOrigin: ID?, parent: Branch?, parentSub: String?, content: ItemContent) {
         self.id = id
         self.left = left
-        self.origin = origin
+        self.originStorage = origin ?? Self.noID
         self.right = right
-        self.rightOrigin = rightOrigin
+        self.rightOriginStorage = rightOrigin ?? Self.noID
         self.parent = parent
         self.parentSub = parentSub
         self.content = content
@@ -50,6 +61,8 @@ final class Item {
     init(gc id: ID, length: Int) {
         self.id = id
         self.length = length
+        self.originStorage = Self.noID
+        self.rightOriginStorage = Self.noID
         self.content = .gc
         self.flags = ItemContent.flags(of: .gc)
         self.contentRef = 0

@@ -26,11 +26,13 @@ enum ItemContent {
     case json([YAny])
     case binary([UInt8])
     case string([UInt16])
-    case embed(YAny)
-    case format(key: String, value: YAny)
+    // Rare kinds are boxed so that the enum stays one word plus a tag:
+    // every item stores one, and a text document holds tens of thousands.
+    indirect case embed(YAny)
+    indirect case format(key: String, value: YAny)
     case type(Branch)
     case any([YAny])
-    case doc(guid: String, options: YAny)
+    indirect case doc(guid: String, options: YAny)
 
     /// The content reference number written in the info byte.
     var ref: UInt8 {
