@@ -15,7 +15,8 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
     private let server: ServerContext
     private let id: ConnectionID
     private let documentID: String
-    private let token: String?
+    /// Dropped once checked: a JWT is a few hundred bytes an idle connection need not keep.
+    private var token: String?
     /// Made when something is logged: a logger with metadata kept per connection costs ~0.5 KB of an idle connection.
     private var logger: Logger {
         var logger = server.logger
@@ -47,7 +48,9 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         }
         defer { slot.release() }
         let user: String, expiry: Date
-        switch await server.verifier.identity(of: token) {
+        let presented = token
+        token = nil
+        switch await server.verifier.identity(of: presented) {
         case .success(let identity): (user, expiry) = (identity.user, identity.expiry)
         case .failure(let problem):
             logger.info("token refused", metadata: ["problem": "\(problem)"])

@@ -37,6 +37,11 @@ struct SyncChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // The channel keeps its receive buffer between reads, sized by this allocator: NIO's default starts
+            // at 2 KB, a fifth of what an idle connection costs. Most connections are idle or exchange small
+            // messages; the allocator still doubles the buffer for a peer that sends large ones.
+            try channel.syncOptions?.setOption(
+                ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
             let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                 maxFrameSize: maxMessageBytes,
                 shouldUpgrade: { channel, head in
