@@ -41,7 +41,7 @@ extension Branch {
         }
     }
 
-    private var hasDeepObserverAbove: Bool {
+    var hasDeepObserverAbove: Bool {
         var b: Branch? = self
         while let branch = b {
             if !branch.deepObservers.isEmpty { return true }

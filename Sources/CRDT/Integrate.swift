@@ -329,6 +329,34 @@ extension Doc {
         }
     }
 
+    /// Typing: appends `units` to `left`, this client's newest struct, when a
+    /// new item inserted right after it would be merged into it at the end of
+    /// the transaction anyway (same client, next clock, origin its last unit,
+    /// same right origin, both visible strings). Growing it in place gives the
+    /// same structs, updates and text without allocating, linking, indexing
+    /// and then merging a one-character item per keystroke. Returns false,
+    /// changing nothing, when those conditions do not hold.
+    func extendLocalString(_ left: Item, with units: [UInt16], _ txn: Transaction) -> Bool {
+        let client = clientID
+        guard !units.isEmpty, left.id.client == client, left.contentRef == 4, !left.deleted, left.parentSub == nil,
+              let parent = left.parent, !(parent.item?.deleted ?? false),
+              let list = store.list(client), list.endClock == left.id.clock + left.length,
+              left.rightOrigin == left.right?.id
+        else { return false }
+        // Events describe what a transaction added by the ids it created: an item
+        // from an earlier transaction that grows would read as unchanged text.
+        if left.id.clock < txn.beforeState(client), !parent.observers.isEmpty || parent.hasDeepObserverAbove { return false }
+        txn.willAdd(client: client)
+        guard left.content.merge(with: .string(units)) else { return false }
+        left.length += units.count
+        list.endClock += units.count
+        parent.length += units.count
+        parent.index.visibleChanged(left, by: units.count)
+        if !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) { parent.hasSurrogates = true }
+        txn.addChanged(parent, nil)
+        return true
+    }
+
     private func conflict(key: String, winner: Item, loser: Item) -> MapConflict {
         func value(_ i: Item) -> YAny { i.content.values().last ?? .null }
         return MapConflict(

@@ -279,6 +279,10 @@ public struct YText {
         for key in pos.attributes.keys where attributes[key] == nil { attributes[key] = .null }
         minimizeAttributeChanges(&pos, attributes)
         var negated = insertAttributes(txn, &pos, attributes)
+        if negated.isEmpty, case .string(let units) = content, let left = pos.left, left.right === pos.right,
+           txn.doc.extendLocalString(left, with: units, txn) {
+            return
+        }
         let item = branch.newItem(txn, left: pos.left, right: pos.right, parentSub: nil, content: content)
         txn.doc.integrate(item, txn)
         pos.right = item

@@ -1,0 +1,73 @@
+import Testing
+import TestHarness
+@testable import CRDT
+
+/// Typing grows this client's newest item in place instead of creating an
+/// item and merging it at the end of the transaction. An observed text takes
+/// the general path (its events need the new ids), so the two must agree on
+/// every byte.
+@Suite("typing fast path")
+struct TypingFastPathTests {
+    @Test("grown in place or created and merged: the same updates, state and structs", arguments: [11, 12, 13, 14] as [UInt64])
+    func sameBytes(seed: UInt64) throws {
+        var rng = TestSupport.SeededRandom(seed: seed)
+        let fast = Doc(clientID: 7), general = Doc(clientID: 7)
+        var fastUpdates: [[UInt8]] = [], generalUpdates: [[UInt8]] = []
+        fast.onUpdate { u, _ in fastUpdates.append(u) }
+        general.onUpdate { u, _ in generalUpdates.append(u) }
+        var events = 0
+        general.getText("t").observe { _ in events += 1 }
+        let pieces = ["a", "bc", "é", "😀", " ", "xyz"]
+        var cursor = 0
+        for step in 0..<1_500 {
+            let length = fast.getText("t").length
+            let roll = Int.random(in: 0..<10, using: &rng)
+            // Mostly typing at a cursor; sometimes jumping, deleting, or several edits in one transaction.
+            let current = fast.getText("t").toString()
+            if roll == 0 { cursor = Self.boundary(current, Int.random(in: 0...length, using: &rng)) }
+            let piece = pieces[Int.random(in: 0..<pieces.count, using: &rng)]
+            let deleteCount = roll == 1 && cursor > 0 ? cursor - Self.boundary(current, cursor - min(cursor, 2)) : 0
+            let twice = roll == 2
+            for doc in [fast, general] {
+                try doc.transact { _ in
+                    let t = doc.getText("t")
+                    if deleteCount > 0 {
+                        try t.delete(cursor - deleteCount, count: deleteCount)
+                    } else {
+                        try t.insert(cursor, piece)
+                        if twice { try t.insert(cursor + piece.utf16.count, piece) }
+                    }
+                }
+            }
+            if deleteCount > 0 { cursor -= deleteCount } else { cursor += piece.utf16.count * (twice ? 2 : 1) }
+            cursor = min(cursor, fast.getText("t").length)
+            #expect(fastUpdates.last == generalUpdates.last, "seed \(seed) step \(step): transaction updates differ")
+        }
+        #expect(fastUpdates == generalUpdates, "seed \(seed)")
+        #expect(fast.encodeStateAsUpdate(since: [:]) == general.encodeStateAsUpdate(since: [:]), "seed \(seed)")
+        #expect(fast.inspectStructs() == general.inspectStructs(), "seed \(seed)")
+        #expect(fast.getText("t").toString() == general.getText("t").toString())
+        #expect(fast.getText("t").branch.indexInconsistency == nil)
+        #expect(events == 1_500)
+    }
+
+    /// `offset`, or one less when it falls inside a surrogate pair (edits never split one).
+    static func boundary(_ s: String, _ offset: Int) -> Int {
+        let i = s.utf16.index(s.utf16.startIndex, offsetBy: offset)
+        return i.samePosition(in: s.unicodeScalars) == nil ? offset - 1 : offset
+    }
+
+    @Test("an observer sees each keystroke inserted, even when the item it extends came from an earlier transaction")
+    func eventsSeeTyping() throws {
+        let doc = Doc(clientID: 1)
+        let text = doc.getText("t")
+        try text.insert(0, "ab")
+        var deltas: [[TextDelta]] = []
+        text.observe { deltas.append($0.delta) }
+        try text.insert(2, "c")
+        try text.insert(3, "d")
+        #expect(text.toString() == "abcd")
+        #expect(deltas == [[TextDelta(.retain(2)), TextDelta(.insert("c"))], [TextDelta(.retain(3)), TextDelta(.insert("d"))]])
+        #expect(doc.inspectStructs().count == 1, "typing still ends as one struct")
+    }
+}
