@@ -16,6 +16,10 @@ struct WireStruct {
     var parent: WireParent?
     var parentSub: String?
     var content: ItemContent
+    /// Whether the info byte carried the map-key flag (0x20) although the key
+    /// was not written (the item has an origin). Yjs sets it when it encodes
+    /// a document and drops it when it converts an update.
+    var keyFlagWithoutKey = false
 
     var endClock: Int { id.clock + length }
 
@@ -60,6 +64,26 @@ struct WireStruct {
                 if let parentSub { enc.writeVarString(parentSub) }
             }
             content.write(&enc, offset: offset)
+        }
+    }
+
+    /// A struct can only depend on earlier clocks of its own client.
+    func checkReferences(start: Int) throws(CRDTError) {
+        if let d = origin, d.client == id.client, d.clock >= id.clock {
+            throw CRDTError(.invalidStructure, offset: start, "struct \(id) refers to its own or a later clock")
+        }
+        if let d = rightOrigin, d.client == id.client, d.clock >= id.clock {
+            throw CRDTError(.invalidStructure, offset: start, "struct \(id) refers to its own or a later clock")
+        }
+        if case .id(let p)? = parent, p.client == id.client, p.clock >= id.clock {
+            throw CRDTError(.invalidStructure, offset: start, "struct \(id) has a later parent")
+        }
+    }
+
+    /// The clock after the struct must stay representable.
+    func checkClockRange(start: Int) throws(CRDTError) {
+        guard id.clock <= Int.max - length - 1 else {
+            throw CRDTError(.integerOverflow, offset: start, "clock overflows")
         }
     }
 
@@ -139,23 +163,13 @@ struct DecodedUpdate {
                     let content = try ItemContent.read(&dec, ref: ref)
                     s = WireStruct(
                         kind: .item, id: ID(client: client, clock: clock), length: content.length, origin: origin,
-                        rightOrigin: rightOrigin, parent: parent, parentSub: parentSub, content: content)
-                    // A struct can only depend on earlier clocks of its own client.
-                    if let d = origin, d.client == client, d.clock >= clock {
-                        throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) refers to its own or a later clock")
-                    }
-                    if let d = rightOrigin, d.client == client, d.clock >= clock {
-                        throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) refers to its own or a later clock")
-                    }
-                    if case .id(let p)? = parent, p.client == client, p.clock >= clock {
-                        throw CRDTError(.invalidStructure, offset: start, "struct \(s.id) has a later parent")
-                    }
+                        rightOrigin: rightOrigin, parent: parent, parentSub: parentSub, content: content,
+                        keyFlagWithoutKey: info & 0xE0 > 0x20 && info & 0x20 != 0)
+                    try s.checkReferences(start: start)
                 default:
                     throw CRDTError(.invalidTag, offset: start, "unknown content reference \(ref)")
                 }
-                guard clock <= Int.max - s.length - 1 else {
-                    throw CRDTError(.integerOverflow, offset: start, "clock overflows")
-                }
+                try s.checkClockRange(start: start)
                 clock += s.length
                 structs.append(s)
             }
