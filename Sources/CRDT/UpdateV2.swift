@@ -390,3 +390,20 @@ struct UpdateV2Reader {
         return ds
     }
 }
+
+extension Updates {
+    /// ``merge(_:)`` for v2 updates: the result is v2.
+    public static func mergeV2(_ updates: [[UInt8]]) throws(CRDTError) -> [UInt8] {
+        try convertUpdateV1ToV2(try merge(try updates.map { u throws(CRDTError) in try convertUpdateV2ToV1(u) }))
+    }
+
+    /// ``diff(_:stateVector:)`` for a v2 update: the result is v2.
+    public static func diffV2(_ update: [UInt8], stateVector: [UInt8]) throws(CRDTError) -> [UInt8] {
+        try convertUpdateV1ToV2(try diff(try convertUpdateV2ToV1(update), stateVector: stateVector))
+    }
+
+    /// ``stateVector(of:)`` for a v2 update.
+    public static func stateVector(ofV2 update: [UInt8]) throws(CRDTError) -> [UInt8] {
+        try stateVector(of: try convertUpdateV2ToV1(update))
+    }
+}
