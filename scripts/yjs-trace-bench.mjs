@@ -45,8 +45,10 @@ function replay (doc) {
   if (oneTransaction) doc.transact(run); else run()
 }
 
-const res = { replay: [], remote: [], encode: [], load: [] }
+const res = { replay: [], remote: [], encode: [], encodeV2: [], load: [] }
 let v1Bytes = 0
+let v2Bytes = 0
+let v2Fnv = 0
 let retained = 0
 let peak = 0
 let ok = true
@@ -74,6 +76,11 @@ for (let r = 0; r < runs; r++) {
   const encoded = Y.encodeStateAsUpdate(local)
   res.encode.push(now() - t0)
   v1Bytes = encoded.length
+  t0 = now()
+  const v2 = Y.encodeStateAsUpdateV2(local)
+  res.encodeV2.push(now() - t0)
+  v2Bytes = v2.length
+  v2Fnv = v2.reduce((h, b) => Math.imul(h ^ b, 16777619) >>> 0, 2166136261)
 
   global.gc?.()
   const before = process.memoryUsage().heapUsed
@@ -90,5 +97,5 @@ const mb = b => Math.round(b / 1048576 * 10) / 10
 console.log(JSON.stringify({
   trace: path.basename(tracePath).replace(/\.json(\.gz)?$/, ''), patches, runs,
   replay_ms: median(res.replay), remote_apply_ms: median(res.remote), encode_ms: median(res.encode), load_ms: median(res.load),
-  v1_bytes: v1Bytes, peak_rss_mb: mb(peak), retained_mb: mb(retained), ok
+  v1_bytes: v1Bytes, encode_v2_ms: median(res.encodeV2), v2_bytes: v2Bytes, v2_fnv: v2Fnv, peak_rss_mb: mb(peak), retained_mb: mb(retained), ok
 }))

@@ -11,7 +11,11 @@ enum TraceCommand {
         var remoteApply: [Double] = []
         var encode: [Double] = []
         var load: [Double] = []
+        var encodeV2: [Double] = []
         var v1Bytes = 0
+        var v2Bytes = 0
+        /// FNV-1a of the v2 encoding, which `scripts/bench-crdt` compares with Yjs'.
+        var v2Hash: UInt32 = 0
         var peakRSS = 0
         var retained = 0
         var ok = true
@@ -69,12 +73,15 @@ enum TraceCommand {
                 ("replay_ms", .number(median(result.replay))), ("remote_apply_ms", .number(median(result.remoteApply))),
                 ("encode_ms", .number(median(result.encode))), ("load_ms", .number(median(result.load))),
                 ("v1_bytes", .number(Double(result.v1Bytes))), ("peak_rss_mb", .number(mb(result.peakRSS))),
+                ("encode_v2_ms", .number(median(result.encodeV2))), ("v2_bytes", .number(Double(result.v2Bytes))),
+                ("v2_fnv", .number(Double(result.v2Hash))),
                 ("retained_mb", .number(mb(result.retained))), ("ok", .bool(result.ok)),
             ])
             print(JSONText.stringify(obj))
         } else {
             print(String(format: "median: replay %.1f ms, remote apply %.1f ms, encode %.2f ms, load %.2f ms",
                          median(result.replay), median(result.remoteApply), median(result.encode), median(result.load)))
+            print(String(format: "v2: encode %.2f ms, %d bytes", median(result.encodeV2), result.v2Bytes))
             print("v1 bytes \(result.v1Bytes), peak RSS \(String(format: "%.1f", mb(result.peakRSS))) MB, retained \(String(format: "%.1f", mb(result.retained))) MB, final text \(result.ok ? "matches" : "DIFFERS from") endContent")
         }
         return result.ok ? 0 : 1
@@ -137,6 +144,10 @@ enum TraceCommand {
         var encoded: [UInt8] = []
         result.encode.append(Stats.ms(clock.measure { encoded = local.encodeStateAsUpdate(since: [:]) }))
         result.v1Bytes = encoded.count
+        var v2: [UInt8] = []
+        result.encodeV2.append(Stats.ms(try clock.measure { v2 = try local.encodeStateAsUpdateV2() }))
+        result.v2Bytes = v2.count
+        result.v2Hash = v2.reduce(2_166_136_261 as UInt32) { ($0 ^ UInt32($1)) &* 16_777_619 }
 
         // 4. Load it into a fresh document.
         let heapBeforeLoad = Memory.heapInUse()
