@@ -38,7 +38,10 @@ extension Doc {
         return writer.finished()
     }
 
-    /// Applies a v2 update. Malformed input throws a typed error and changes nothing.
+    /// Applies a v2 update. Malformed input throws a typed error and changes
+    /// nothing. The update is checked in full while it is read (offsets are
+    /// into the v2 bytes); it is then applied in its v1 form, so an error
+    /// raised only while integrating carries an offset into that form.
     public func applyUpdateV2(_ update: [UInt8], origin: (any Sendable)? = nil) throws(CRDTError) {
         try applyUpdate(try convertUpdateV2ToV1(update), origin: origin)
     }
