@@ -75,7 +75,7 @@ extension Doc {
                 if s.kind == .skip { break }
                 let offset = store.state(client) - s.id.clock
                 if offset < 0 || missingDependency(s) != nil { break }
-                if offset < s.length { integrate(s, offset: offset, txn) }
+                if offset < s.length, offset > 0 || !extendRemoteString(s, txn) { integrate(s, offset: offset, txn) }
                 i += 1
             }
             if i == structs.count { return nil }
@@ -337,11 +337,28 @@ extension Doc {
     /// and then merging a one-character item per keystroke. Returns false,
     /// changing nothing, when those conditions do not hold.
     func extendLocalString(_ left: Item, with units: [UInt16], _ txn: Transaction) -> Bool {
-        let client = clientID
-        guard !units.isEmpty, left.id.client == client, left.contentRef == 4, !left.deleted, left.parentSub == nil,
+        guard left.id.client == clientID, left.rightOrigin == left.right?.id else { return false }
+        return grow(left, with: units, txn)
+    }
+
+    /// Remote typing, the same way: a string struct whose origin is the last
+    /// unit of its client's newest item, and whose right origin is both that
+    /// item's right origin and its current right neighbour (so integration
+    /// would place it right there, with nothing concurrent to order).
+    func extendRemoteString(_ s: WireStruct, _ txn: Transaction) -> Bool {
+        guard s.kind == .item, s.parentSub == nil, case .string(let units) = s.content, let o = s.origin,
+              o.client == s.id.client, o.clock == s.id.clock - 1,
+              let left = store.list(s.id.client)?.items.last, left.id.clock + left.length == s.id.clock,
+              left.rightOrigin == s.rightOrigin, left.right?.id == s.rightOrigin
+        else { return false }
+        return grow(left, with: units, txn)
+    }
+
+    private func grow(_ left: Item, with units: [UInt16], _ txn: Transaction) -> Bool {
+        let client = left.id.client
+        guard !units.isEmpty, left.contentRef == 4, !left.deleted, left.parentSub == nil,
               let parent = left.parent, !(parent.item?.deleted ?? false),
-              let list = store.list(client), list.endClock == left.id.clock + left.length,
-              left.rightOrigin == left.right?.id
+              let list = store.list(client), list.endClock == left.id.clock + left.length
         else { return false }
         // Events describe what a transaction added by the ids it created: an item
         // from an earlier transaction that grows would read as unchanged text.

@@ -17,6 +17,13 @@ struct TypingFastPathTests {
         general.onUpdate { u, _ in generalUpdates.append(u) }
         var events = 0
         general.getText("t").observe { _ in events += 1 }
+        // Receivers of the updates: remote typing takes the fast path unless the text is observed.
+        let fastRemote = Doc(clientID: 8), generalRemote = Doc(clientID: 8)
+        var fastRemoteUpdates: [[UInt8]] = [], generalRemoteUpdates: [[UInt8]] = []
+        fastRemote.onUpdate { u, _ in fastRemoteUpdates.append(u) }
+        generalRemote.onUpdate { u, _ in generalRemoteUpdates.append(u) }
+        var remoteEvents = 0
+        generalRemote.getText("t").observe { _ in remoteEvents += 1 }
         let pieces = ["a", "bc", "é", "😀", " ", "xyz"]
         var cursor = 0
         for step in 0..<1_500 {
@@ -42,6 +49,11 @@ struct TypingFastPathTests {
             if deleteCount > 0 { cursor -= deleteCount } else { cursor += piece.utf16.count * (twice ? 2 : 1) }
             cursor = min(cursor, fast.getText("t").length)
             #expect(fastUpdates.last == generalUpdates.last, "seed \(seed) step \(step): transaction updates differ")
+            if let u = fastUpdates.last {
+                try fastRemote.applyUpdate(u)
+                try generalRemote.applyUpdate(u)
+                #expect(fastRemoteUpdates.last == generalRemoteUpdates.last, "seed \(seed) step \(step): remote updates differ")
+            }
         }
         #expect(fastUpdates == generalUpdates, "seed \(seed)")
         #expect(fast.encodeStateAsUpdate(since: [:]) == general.encodeStateAsUpdate(since: [:]), "seed \(seed)")
@@ -49,6 +61,12 @@ struct TypingFastPathTests {
         #expect(fast.getText("t").toString() == general.getText("t").toString())
         #expect(fast.getText("t").branch.indexInconsistency == nil)
         #expect(events == 1_500)
+        #expect(remoteEvents == 1_500)
+        #expect(fastRemote.encodeStateAsUpdate(since: [:]) == general.encodeStateAsUpdate(since: [:]), "seed \(seed)")
+        #expect(fastRemote.encodeStateAsUpdate(since: [:]) == generalRemote.encodeStateAsUpdate(since: [:]), "seed \(seed)")
+        #expect(fastRemote.inspectStructs() == generalRemote.inspectStructs(), "seed \(seed)")
+        #expect(fastRemote.getText("t").toString() == general.getText("t").toString())
+        #expect(fastRemote.getText("t").branch.indexInconsistency == nil)
     }
 
     /// `offset`, or one less when it falls inside a surrogate pair (edits never split one).
@@ -69,5 +87,21 @@ struct TypingFastPathTests {
         #expect(text.toString() == "abcd")
         #expect(deltas == [[TextDelta(.retain(2)), TextDelta(.insert("c"))], [TextDelta(.retain(3)), TextDelta(.insert("d"))]])
         #expect(doc.inspectStructs().count == 1, "typing still ends as one struct")
+    }
+
+    @Test("a remote observer sees each keystroke inserted too")
+    func remoteEventsSeeTyping() throws {
+        let writer = Doc(clientID: 1), reader = Doc(clientID: 2)
+        var updates: [[UInt8]] = []
+        writer.onUpdate { u, _ in updates.append(u) }
+        try writer.getText("t").insert(0, "ab")
+        try reader.applyUpdate(updates[0])
+        var deltas: [[TextDelta]] = []
+        reader.getText("t").observe { deltas.append($0.delta) }
+        try writer.getText("t").insert(2, "c")
+        try reader.applyUpdate(updates[1])
+        #expect(reader.getText("t").toString() == "abc")
+        #expect(deltas == [[TextDelta(.retain(2)), TextDelta(.insert("c"))]])
+        #expect(reader.inspectStructs().count == 1)
     }
 }
