@@ -16,6 +16,21 @@ public enum TypeKind: Sendable, Equatable {
         case .undetermined: 0
         }
     }
+
+    /// The kind a type reference names (spec 3.5); XML elements and hooks
+    /// read their name with `name`, from wherever the format keeps it.
+    init(typeRef: Int, offset: Int, name: () throws(CRDTError) -> String) throws(CRDTError) {
+        switch typeRef {
+        case 0: self = .array
+        case 1: self = .map
+        case 2: self = .text
+        case 3: self = .xmlElement(try name())
+        case 4: self = .xmlFragment
+        case 5: self = .xmlHook(try name())
+        case 6: self = .xmlText
+        default: throw CRDTError(.invalidTag, offset: offset, "unknown type reference \(typeRef)")
+        }
+    }
 }
 
 /// What an item carries (spec 2.4 / 3.5). `gc` marks a garbage-collected
@@ -237,17 +252,7 @@ enum ItemContent {
             }
         case 7:
             let typeRef = try dec.readVarUInt()
-            let kind: TypeKind
-            switch typeRef {
-            case 0: kind = .array
-            case 1: kind = .map
-            case 2: kind = .text
-            case 3: kind = .xmlElement(try dec.readVarString())
-            case 4: kind = .xmlFragment
-            case 5: kind = .xmlHook(try dec.readVarString())
-            case 6: kind = .xmlText
-            default: throw CRDTError(.invalidTag, offset: start, "unknown type reference \(typeRef)")
-            }
+            let kind = try TypeKind(typeRef: typeRef, offset: start) { () throws(CRDTError) in try dec.readVarString() }
             return .type(Branch(kind: kind))
         case 8:
             let n = try dec.readCount(minimumBytesEach: 1)

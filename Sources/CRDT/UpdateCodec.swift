@@ -180,19 +180,22 @@ struct DecodedUpdate {
         return DecodedUpdate(clients: clients, deleteSet: ds)
     }
 
-    /// Encodes structs (client sections in descending client order) and the delete set.
-    func encode() -> [UInt8] {
+    /// Encodes structs and the delete set: client sections in descending
+    /// client order and delete ranges merged, or, with `keepingOrder`, both
+    /// as they are (what Yjs' format converters write).
+    func encode(keepingOrder: Bool = false) -> [UInt8] {
         var enc = Lib0Encoder(capacity: 256)
-        let sorted = clients.filter { !$0.structs.isEmpty }.sorted { $0.client > $1.client }
-        enc.writeVarUInt(sorted.count)
-        for (client, structs) in sorted {
+        let nonEmpty = clients.filter { !$0.structs.isEmpty }
+        let sections = keepingOrder ? nonEmpty : nonEmpty.sorted { $0.client > $1.client }
+        enc.writeVarUInt(sections.count)
+        for (client, structs) in sections {
             enc.writeVarUInt(structs.count)
             enc.writeVarUInt(client)
             enc.writeVarUInt(structs[0].id.clock)
             for s in structs { s.write(&enc, offset: 0) }
         }
         var ds = deleteSet
-        ds.sortAndMerge()
+        if !keepingOrder { ds.sortAndMerge() }
         ds.write(&enc)
         return enc.bytes
     }

@@ -15,17 +15,7 @@ public func convertUpdateV1ToV2(_ update: [UInt8]) throws(CRDTError) -> [UInt8] 
 /// Converts a v2 update to v1, as Yjs' `convertUpdateFormatV2ToV1`. The input
 /// is checked as strictly as a v1 update; throws a typed error with the offset.
 public func convertUpdateV2ToV1(_ update: [UInt8]) throws(CRDTError) -> [UInt8] {
-    let decoded = try UpdateV2Reader.decode(update)
-    var enc = Lib0Encoder(capacity: update.count * 2 + 16)
-    enc.writeVarUInt(decoded.clients.count)
-    for (client, structs) in decoded.clients {
-        enc.writeVarUInt(structs.count)
-        enc.writeVarUInt(client)
-        enc.writeVarUInt(structs[0].id.clock)
-        for s in structs { s.write(&enc, offset: 0) }
-    }
-    decoded.deleteSet.write(&enc)
-    return enc.bytes
+    try UpdateV2Reader.decode(update).encode(keepingOrder: true)
 }
 
 extension Doc {
@@ -348,17 +338,8 @@ struct UpdateV2Reader {
             let key = try readKey()
             return .format(key: key, value: try rest.readAny())
         case 7:
-            let kind: TypeKind
-            switch try typeRef.read() {
-            case 0: kind = .array
-            case 1: kind = .map
-            case 2: kind = .text
-            case 3: kind = .xmlElement(try readKey())
-            case 4: kind = .xmlFragment
-            case 5: kind = .xmlHook(try readKey())
-            case 6: kind = .xmlText
-            case let other: throw CRDTError(.invalidTag, offset: start, "unknown type reference \(other)")
-            }
+            let ref = try typeRef.read()
+            let kind = try TypeKind(typeRef: ref, offset: start) { () throws(CRDTError) in try readKey() }
             return .type(Branch(kind: kind))
         case 8:
             let n = try length.read()
