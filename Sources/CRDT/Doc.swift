@@ -8,6 +8,9 @@ public final class Doc {
     public internal(set) var clientID: Int
     /// Whether deleted content is garbage-collected (Yjs default: true).
     public let gc: Bool
+    /// Deletes in text without formatting find each item through the
+    /// sequence index; tests set this to take Yjs' walk instead and compare.
+    var walksToDelete = false
     let store = StructStore()
     var roots: [String: Branch] = [:]
     var currentTransaction: Transaction?
@@ -32,7 +35,7 @@ public final class Doc {
         // Items link to each other strongly to the right; break chains
         // iteratively so that releasing a long document cannot overflow the stack.
         for (_, list) in store.clients {
-            for item in list.items {
+            for item in list.all {
                 item.right = nil
                 if case .type(let b) = item.content { b.detach() }
             }
@@ -168,10 +171,10 @@ public final class Doc {
         for client in txn.touchedOrder {
             let before = txn.beforeState(client)
             guard before != store.state(client), let list = store.list(client) else { continue }
-            let firstChange = max(StructStore.findIndex(list.items, before), 1)
-            var i = list.items.count - 1
+            let firstChange = max(list.findIndex(before), 1)
+            var i = list.count - 1
             while i >= firstChange {
-                i -= 1 + mergeWithLefts(&list.items, i)
+                i -= 1 + mergeWithLefts(list, i)
             }
         }
         var m = txn.mergeStructs.count - 1
@@ -179,10 +182,10 @@ public final class Doc {
             let id = txn.mergeStructs[m].id
             m -= 1
             guard let list = store.list(id.client) else { continue }
-            let pos = StructStore.findIndex(list.items, id.clock)
+            let pos = list.findIndex(id.clock)
             var done = false
-            if pos + 1 < list.items.count, mergeWithLefts(&list.items, pos + 1) > 1 { done = true }
-            if !done && pos > 0 { _ = mergeWithLefts(&list.items, pos) }
+            if pos + 1 < list.count, mergeWithLefts(list, pos + 1) > 1 { done = true }
+            if !done && pos > 0 { _ = mergeWithLefts(list, pos) }
         }
         if !txn.local, txn.beforeState(clientID) != store.state(clientID) {
             clientID = Doc.randomClientID()
@@ -210,9 +213,9 @@ public final class Doc {
             for r in ranges.reversed() {
                 let end = r.clock + r.length
                 guard let list = store.list(client) else { break }
-                var si = StructStore.findIndex(list.items, r.clock)
-                // Fresh reads: collecting replaces structs in this same array.
-                while let s = list.items[safe: si], s.id.clock < end {
+                var si = list.findIndex(r.clock)
+                // Fresh reads: collecting replaces structs in this same list.
+                while let s = list[safe: si], s.id.clock < end {
                     if !s.isGC && s.deleted && !s.keep { gcItem(s, parentGCd: false) }
                     si += 1
                 }
@@ -255,9 +258,9 @@ public final class Doc {
         for client in ds.clientOrder {
             guard let ranges = ds.clients[client], let list = store.list(client) else { continue }
             for r in ranges.reversed() {
-                var si = min(list.items.count - 1, 1 + StructStore.findIndex(list.items, r.clock + r.length - 1))
-                while si > 0 && list.items[si].id.clock >= r.clock {
-                    si -= 1 + mergeWithLefts(&list.items, si)
+                var si = min(list.count - 1, 1 + list.findIndex(r.clock + r.length - 1))
+                while si > 0 && list[si].id.clock >= r.clock {
+                    si -= 1 + mergeWithLefts(list, si)
                 }
             }
         }
@@ -270,7 +273,7 @@ public final class Doc {
     /// content grows by appending each neighbour: merging right to left would
     /// copy the whole accumulated content at every step, quadratic in the run
     /// (a 2 MB document typed in 2,000 chunks took 10 s to clean up).
-    private func mergeWithLefts(_ structs: inout [Item], _ pos: Int) -> Int {
+    private func mergeWithLefts(_ structs: ClientStructs, _ pos: Int) -> Int {
         var first = pos
         while first > 0, Self.canMerge(structs[first - 1], structs[first]) { first -= 1 }
         guard first < pos else { return 0 }
@@ -287,11 +290,7 @@ public final class Doc {
         if merged > 0 {
             // Typing merges the newest struct into its left neighbour: a
             // removal at the end, which needs no general range replacement.
-            if first + merged == structs.count - 1 {
-                for _ in 0..<merged { structs.removeLast() }
-            } else {
-                structs.removeSubrange((first + 1)...(first + merged))
-            }
+            structs.removeSubrange((first + 1)...(first + merged))
         }
         return merged
     }
@@ -335,7 +334,7 @@ public final class Doc {
     func writeStructs(_ enc: inout Lib0Encoder, from sv: [Int: Int]) {
         var targets: [(client: Int, clock: Int)] = []
         for (client, list) in store.clients {
-            guard let last = list.items.last else { continue }
+            guard let last = list.last else { continue }
             let state = last.id.clock + last.length
             let from = sv[client] ?? 0
             if state > from { targets.append((client, from)) }
@@ -348,22 +347,14 @@ public final class Doc {
         let targets = unsorted.sorted { $0.client > $1.client }
         enc.writeVarUInt(targets.count)
         for (client, fromClock) in targets {
-            guard let structs = store.list(client)?.items, let first = structs.first else { continue }
+            guard let structs = store.list(client), let first = structs.first else { continue }
             let clock = max(fromClock, first.id.clock)
-            let start = StructStore.findIndex(structs, clock)
+            let start = structs.findIndex(clock)
             enc.writeVarUInt(structs.count - start)
             enc.writeVarUInt(client)
             enc.writeVarUInt(clock)
             structs[start].write(&enc, offset: clock - structs[start].id.clock)
-            // Unmanaged reads: the store keeps every struct alive, and retaining
-            // each one (cold memory in a large document) was half of encoding.
-            structs.withUnsafeBufferPointer { buffer in
-                var i = start + 1
-                while i < buffer.count {
-                    Unmanaged.passUnretained(buffer[i])._withUnsafeGuaranteedRef { $0.write(&enc, offset: 0) }
-                    i += 1
-                }
-            }
+            structs.forEachUnretained(from: start + 1) { $0.write(&enc, offset: 0) }
         }
     }
 
@@ -371,22 +362,19 @@ public final class Doc {
     func deleteSetFromStore() -> DeleteSet {
         var ds = DeleteSet()
         for (client, list) in store.clients {
-            let structs = list.items
             var ranges: [DeleteSet.Range] = []
-            var i = 0
-            while i < structs.count {
-                let s = structs[i]
+            // Adjacent deleted structs make one range (clocks are contiguous).
+            var open: DeleteSet.Range?
+            list.forEachUnretained { s in
                 if s.deleted {
-                    let clock = s.id.clock
-                    var len = s.length
-                    while i + 1 < structs.count && structs[i + 1].deleted {
-                        i += 1
-                        len += structs[i].length
-                    }
-                    ranges.append(.init(clock: clock, length: len))
+                    if open == nil { open = .init(clock: s.id.clock, length: 0) }
+                    open?.length += s.length
+                } else if let r = open {
+                    ranges.append(r)
+                    open = nil
                 }
-                i += 1
             }
+            if let r = open { ranges.append(r) }
             if !ranges.isEmpty {
                 ds.clients[client] = ranges
                 ds.clientOrder.append(client)
@@ -413,9 +401,8 @@ public final class Doc {
         // One allocation of about the right size: structs plus content units.
         var estimate = 64
         for (client, list) in store.clients {
-            let structs = list.items
             let unknown = store.state(client) - (sv[client] ?? 0)
-            if unknown > 0 { estimate += min(unknown, structs.count) * 16 + unknown }
+            if unknown > 0 { estimate += min(unknown, list.count) * 16 + unknown }
         }
         var enc = Lib0Encoder(capacity: estimate)
         writeStructs(&enc, from: sv)

@@ -18,7 +18,8 @@ extension Doc {
     public func inspectStructs() -> [StructInfo] {
         var out: [StructInfo] = []
         for client in store.clients.keys.sorted(by: >) {
-            for s in store.list(client)?.items ?? [] {
+            guard let list = store.list(client) else { continue }
+            for s in list.all {
                 let content: String
                 switch s.content {
                 case .gc: content = ""

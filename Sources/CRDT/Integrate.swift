@@ -348,7 +348,7 @@ extension Doc {
     func extendRemoteString(_ s: WireStruct, _ txn: Transaction) -> Bool {
         guard s.kind == .item, s.parentSub == nil, case .string(let units) = s.content, let o = s.origin,
               o.client == s.id.client, o.clock == s.id.clock - 1,
-              let left = store.list(s.id.client)?.items.last, left.id.clock + left.length == s.id.clock,
+              let left = store.list(s.id.client)?.last, left.id.clock + left.length == s.id.clock,
               left.rightOrigin == s.rightOrigin, left.right?.id == s.rightOrigin
         else { return false }
         return grow(left, with: units, txn)
@@ -448,17 +448,14 @@ extension Doc {
                     continue
                 }
                 if state < end { unapplied.add(client: client, clock: state, length: end - state) }
-                // Read the store's array afresh each time: deleting an item
-                // consults the store (transaction states), and holding a
-                // copy while splitting would copy the whole array.
                 guard let list = store.list(client) else { continue }
-                var index = StructStore.findIndex(list.items, clock)
-                guard let first = list.items[safe: index] else { continue }
+                var index = list.findIndex(clock)
+                guard let first = list[safe: index] else { continue }
                 if !first.deleted && first.id.clock < clock {
                     store.insert(store.split(txn, first, clock - first.id.clock), at: index + 1)
                     index += 1
                 }
-                while let s = list.items[safe: index] {
+                while let s = list[safe: index] {
                     index += 1
                     guard s.id.clock < end else { break }
                     if !s.deleted {

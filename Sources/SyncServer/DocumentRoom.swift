@@ -33,7 +33,9 @@ public actor DocumentRoom {
     private var doc: Doc?
     private(set) var lastSeq = 0
     private var subscribers: [ConnectionID: @Sendable (RoomEvent) -> Void] = [:]
-    /// Sync step 2 for an empty state vector, computed once per document version.
+    /// Sync step 2 for an empty state vector, computed once per document
+    /// version and dropped when the next update makes it stale (kept, it
+    /// would double the memory of every document anyone ever joined).
     private var fullStateCache: (seq: Int, bytes: [UInt8])?
     private let metrics: ServerMetrics
     /// When the room was last used, for least-recently-used unloading.
@@ -47,7 +49,7 @@ public actor DocumentRoom {
 
     /// Estimated memory of the loaded document: the bytes of its stored state
     /// (snapshot and later updates); 0 when unloaded.
-    public var residentBytes: Int { doc == nil ? 0 : snapshotBytes + unflushedBytes }
+    public var residentBytes: Int { doc == nil ? 0 : snapshotBytes + unflushedBytes + (fullStateCache?.bytes.count ?? 0) }
 
     /// Runs a change of the memory estimate and moves the gauge by the difference.
     private func accounting(_ change: () -> Void) {
@@ -75,8 +77,10 @@ public actor DocumentRoom {
         // Another caller may have used the room while the snapshot was written: keep it then.
         guard doc != nil, unflushed == 0 else { return 0 }
         let freed = residentBytes
-        accounting { doc = nil }
-        fullStateCache = nil
+        accounting {
+            doc = nil
+            fullStateCache = nil
+        }
         metrics.openDocuments.decrement()
         metrics.roomsUnloaded.increment()
         return freed
@@ -130,7 +134,7 @@ public actor DocumentRoom {
         if stateVector == [0] {
             if let c = fullStateCache, c.seq == lastSeq { return c.bytes }
             let bytes = d.encodeStateAsUpdate(since: [:])
-            fullStateCache = (lastSeq, bytes)
+            accounting { fullStateCache = (lastSeq, bytes) }
             return bytes
         }
         do { return try d.encodeStateAsUpdate(since: stateVector) } catch {
@@ -176,7 +180,10 @@ public actor DocumentRoom {
         } catch {
             // Memory now holds what the store does not: reload on next use.
             if doc != nil {
-                accounting { doc = nil }
+                accounting {
+                    doc = nil
+                    fullStateCache = nil
+                }
                 metrics.openDocuments.decrement()
             }
             fullStateCache = nil
@@ -186,6 +193,7 @@ public actor DocumentRoom {
         accounting {
             unflushed += 1
             unflushedBytes += update.count
+            fullStateCache = nil
         }
         metrics.updatesCommitted.increment()
         for (id, send) in subscribers where id != connection { send(.update(change, serverSeq: seq)) }

@@ -36,6 +36,25 @@ struct DocumentRoomTests {
         #expect(peer.getText("t").toString() == "hi")
     }
 
+    @Test("the shared sync step 2 for new joiners is counted in memory and dropped once stale")
+    func fullStateCacheIsCountedAndDropped() async throws {
+        let (store, _) = try SQLiteStoreTests.freshStore()
+        try await store.migrate()
+        let room = DocumentRoom(documentID: "w1/draft/c", store: store)
+        let updates = try StoreSuite.textUpdates(["hello", " world"], client: 13)
+        #expect(await room.apply(updates[0], from: 1, userID: "e", role: .editor) == .acked(serverSeq: 1))
+        let before = await room.residentBytes
+        let full = try await room.syncStep2(for: [0])
+        #expect(await room.residentBytes == before + full.count)
+        // A second joiner of the same version gets the same bytes.
+        #expect(try await room.syncStep2(for: [0]) == full)
+        guard case .acked = await room.apply(updates[1], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
+        #expect(await room.residentBytes == before + updates[1].count)
+        let peer = Doc(clientID: 51)
+        try peer.applyUpdate(try await room.syncStep2(for: [0]))
+        #expect(peer.getText("t").toString() == "hello world")
+    }
+
     @Test("viewers, malformed updates and no-op updates change nothing in store or room")
     func refusals() async throws {
         let (store, _) = try SQLiteStoreTests.freshStore()
