@@ -154,10 +154,12 @@ public struct YText {
         guard index >= 0, count >= 0, index + count <= length else {
             throw CRDTError(.indexOutOfRange, "range \(index)+\(count) out of range (length \(length))")
         }
-        for offset in [index, index + count] where offset > 0 && offset < length {
-            if splitsSurrogatePair(at: offset) {
-                throw CRDTError(.surrogateSplit, "UTF-16 offset \(offset) falls inside a surrogate pair")
-            }
+        // Both ends (`splitsSurrogatePair` is false at 0 and at the end).
+        if splitsSurrogatePair(at: index) {
+            throw CRDTError(.surrogateSplit, "UTF-16 offset \(index) falls inside a surrogate pair")
+        }
+        if count > 0, splitsSurrogatePair(at: index + count) {
+            throw CRDTError(.surrogateSplit, "UTF-16 offset \(index + count) falls inside a surrogate pair")
         }
     }
 
