@@ -363,6 +363,8 @@ extension Doc {
         // Events describe what a transaction added by the ids it created: an item
         // from an earlier transaction that grows would read as unchanged text.
         if left.id.clock < txn.beforeState(client), !parent.observers.isEmpty || parent.hasDeepObserverAbove { return false }
+        // An item that was redone never merges in Yjs, so it does not grow either.
+        if !redone.isEmpty, redone[left.id] != nil { return false }
         txn.willAdd(client: client)
         guard left.content.merge(with: .string(units)) else { return false }
         left.length += units.count

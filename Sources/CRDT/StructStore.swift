@@ -121,6 +121,8 @@ final class StructStore {
             parent.map[key] = right
         }
         left.length = diff
+        let doc = txn.doc
+        if !doc.redone.isEmpty, let r = doc.redone[left.id] { doc.redone[right.id] = ID(client: r.client, clock: r.clock + diff) }
         if right.parentSub == nil, let parent = right.parent { parent.index.didSplit(left, right) }
         return right
     }
