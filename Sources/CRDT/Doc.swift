@@ -19,6 +19,7 @@ public final class Doc {
     var roots: [String: Branch] = [:]
     var currentTransaction: Transaction?
     private var cleanupQueue: [Transaction] = []
+    private var cleaningUp = false
     /// The most recent outermost transaction, reused by the next one when
     /// nothing else (a handler, the caller) still holds it.
     private var lastTransaction: Transaction?
@@ -129,16 +130,25 @@ public final class Doc {
             lastTransaction = txn
         }
         currentTransaction = txn
-        cleanupQueue.append(txn)
-        let isFirst = cleanupQueue.count == 1
+        // A transaction started while others are being cleaned up (by an
+        // observer) waits for them; the outermost one runs all cleanups.
+        let isFirst = !cleaningUp
+        if !isFirst { cleanupQueue.append(txn) }
         defer {
             if currentTransaction === txn { currentTransaction = nil }
-            if isFirst { runCleanups() }
+            if isFirst { runCleanups(txn) }
         }
         return try body(txn)
     }
 
-    private func runCleanups() {
+    /// Cleans up `first`, then the transactions its observers started, in order.
+    private func runCleanups(_ first: Transaction) {
+        cleaningUp = true
+        defer { cleaningUp = false }
+        currentTransaction = nil
+        observe(first)
+        finish(first)
+        guard !cleanupQueue.isEmpty else { return }
         var i = 0
         while i < cleanupQueue.count {
             let txn = cleanupQueue[i]
