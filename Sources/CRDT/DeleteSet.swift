@@ -25,7 +25,9 @@ public struct DeleteSet: Sendable, Equatable {
         clientOrder.removeAllKeepingStorage()
     }
 
-    public var isEmpty: Bool { clients.values.allSatisfy(\.isEmpty) }
+    // A closure, not a key path: key-path projection goes through the
+    // generic runtime, and this is asked once or twice per transaction.
+    public var isEmpty: Bool { clients.isEmpty || clients.values.allSatisfy { $0.isEmpty } }
 
     public mutating func add(client: Int, clock: Int, length: Int) {
         guard length > 0 else { return }
