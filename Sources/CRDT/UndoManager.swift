@@ -33,14 +33,31 @@ public final class UndoManager {
     }
 
     /// One undo (or redo) step.
-    final class StackItem {
+    public final class StackItem {
         var deletions: DeleteSet
         var insertions: DeleteSet
+        /// The application's own data for this step, such as the cursor
+        /// position to restore when it is undone (set it in ``onStackItemAdded``,
+        /// read it in ``onStackItemPopped``).
+        public var meta: [String: any Sendable] = [:]
         init(deletions: DeleteSet, insertions: DeleteSet) {
             self.deletions = deletions
             self.insertions = insertions
         }
     }
+
+    /// Which stack a step is on.
+    public enum Stack: Sendable, Equatable {
+        case undo, redo
+    }
+
+    /// Called when a tracked change pushed a new step, with the stack it is on
+    /// and the change's transaction.
+    public var onStackItemAdded: ((StackItem, Stack, Transaction) -> Void)?
+    /// Called when a tracked change joined the last step (within `captureTimeout`).
+    public var onStackItemUpdated: ((StackItem, Stack, Transaction) -> Void)?
+    /// Called when ``undo()`` or ``redo()`` applied a step, with the stack it came from.
+    public var onStackItemPopped: ((StackItem, Stack) -> Void)?
 
     public let doc: Doc
     private var scope: [Branch]
@@ -163,18 +180,24 @@ public final class UndoManager {
             if after > before { insertions.add(client: client, clock: before, length: after - before) }
         }
         let now = ContinuousClock.now
+        let stack: Stack = isUndoing ? .redo : .undo
+        let step: StackItem
+        let added: Bool
         if let last = lastChange, now - last < captureTimeout, !isUndoing, !isRedoing, let top = undoStack.last {
             top.deletions = DeleteSet.merged([top.deletions, txn.deleteSet])
             top.insertions = DeleteSet.merged([top.insertions, insertions])
+            (step, added) = (top, false)
         } else {
-            let item = StackItem(deletions: txn.deleteSet, insertions: insertions)
-            if isUndoing { redoStack.append(item) } else { undoStack.append(item) }
+            step = StackItem(deletions: txn.deleteSet, insertions: insertions)
+            if isUndoing { redoStack.append(step) } else { undoStack.append(step) }
+            added = true
         }
         if !isUndoing && !isRedoing { lastChange = now }
         // What was deleted must survive garbage collection to be redone.
         forEachStruct(in: txn.deleteSet, txn) { item in
             if !item.isGC, inScope(item) { Self.keep(item, true) }
         }
+        if added { onStackItemAdded?(step, stack, txn) } else { onStackItemUpdated?(step, stack, txn) }
     }
 
     private func release(_ stackItem: StackItem, _ txn: Transaction) {
@@ -229,7 +252,9 @@ public final class UndoManager {
                 if changed { performed = stackItem }
             }
         }
-        return performed != nil
+        guard let performed else { return false }
+        onStackItemPopped?(performed, fromUndoStack ? .undo : .redo)
+        return true
     }
 
     /// The item an id was last redone as, and the offset of the id inside it.

@@ -53,6 +53,40 @@ struct UndoManagerTests {
         #expect(text.toString() == "aefXY")
     }
 
+    @Test("stack items carry the application's metadata from push to pop, on the right stacks")
+    func stackEvents() throws {
+        let doc = Doc(clientID: 1)
+        let text = doc.getText("t")
+        let um = UndoManager(doc, scope: [.text(text)], captureTimeout: .seconds(3600))
+        var log: [String] = []
+        var cursor = 0
+        um.onStackItemAdded = { item, stack, _ in
+            item.meta["cursor"] = cursor
+            log.append("added \(stack)")
+        }
+        um.onStackItemUpdated = { _, stack, _ in log.append("updated \(stack)") }
+        um.onStackItemPopped = { item, stack in
+            cursor = item.meta["cursor"] as? Int ?? -1
+            log.append("popped \(stack)")
+        }
+        cursor = 0
+        try text.insert(0, "ab")
+        cursor = 2
+        try text.insert(2, "cd")
+        um.stopCapturing()
+        cursor = 4
+        try text.insert(4, "ef")
+        #expect(log == ["added undo", "updated undo", "added undo"])
+        cursor = 99
+        #expect(um.undo())
+        #expect(cursor == 4 && text.toString() == "abcd")
+        #expect(um.undo())
+        #expect(cursor == 0 && text.toString() == "")
+        #expect(um.redo())
+        #expect(log == ["added undo", "updated undo", "added undo", "added redo", "popped undo", "added redo", "popped undo",
+                        "added undo", "popped redo"])
+    }
+
     @Test("only tracked origins are captured")
     func origins() throws {
         let doc = Doc(clientID: 1)
