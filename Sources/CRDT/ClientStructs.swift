@@ -66,8 +66,13 @@ final class ClientStructs {
         if let c = chunks.indices.last, chunks[c].count < Self.maxChunk {
             chunks[c].append(item)
         } else {
+            // Full size at once: appending is how most chunks fill (loading,
+            // typing), and doubling would leave the last one up to half empty.
+            var chunk = ContiguousArray<Item>()
+            chunk.reserveCapacity(Self.maxChunk)
+            chunk.append(item)
             starts.append(count)
-            chunks.append([item])
+            chunks.append(chunk)
         }
         count += 1
     }
