@@ -66,10 +66,12 @@ final class ClientStructs {
         if let c = chunks.indices.last, chunks[c].count < Self.maxChunk {
             chunks[c].append(item)
         } else {
-            // Full size at once: appending is how most chunks fill (loading,
-            // typing), and doubling would leave the last one up to half empty.
+            // A client that filled a chunk has many structs: later chunks are
+            // allocated at full size at once (appending is how most fill, and
+            // doubling left the last one up to half empty). The first grows as
+            // needed, since most clients of a document write a few structs.
             var chunk = ContiguousArray<Item>()
-            chunk.reserveCapacity(Self.maxChunk)
+            if !chunks.isEmpty { chunk.reserveCapacity(Self.maxChunk) }
             chunk.append(item)
             starts.append(count)
             chunks.append(chunk)
