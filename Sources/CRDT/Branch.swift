@@ -9,6 +9,10 @@ public indirect enum YInput: Sendable {
     case array([YInput])
     /// A new nested text with initial content.
     case text(String)
+    /// A new XML element: its children are inserted, then its attributes set (as Yjs does).
+    case xmlElement(String, attributes: [(String, YAny)], children: [YInput])
+    /// A new XML text node.
+    case xmlText(String)
 }
 
 /// The state shared by every kind of shared type (Yjs `AbstractType`): the
@@ -115,11 +119,14 @@ public final class Branch {
     /// The type as JSON: text as string, map as object, array as array.
     func toJSON() -> YAny {
         switch kind {
-        case .text, .xmlText:
+        case .text:
             return .string(textString())
+        case .xmlText, .xmlFragment, .xmlElement:
+            // Yjs: an XML type's JSON is its markup.
+            return .string(xmlString())
         case .map:
             return .object(mapKeys().compactMap { k in map[k].flatMap { $0.content.values().last }.map { (k, $0) } })
-        case .array, .xmlFragment, .xmlElement, .xmlHook:
+        case .array, .xmlHook:
             return .array(sequenceValues())
         case .undetermined:
             if start != nil { return .array(sequenceValues()) }
@@ -147,14 +154,31 @@ public final class Branch {
         prelim = nil
         switch content {
         case .map(let entries):
-            for (k, v) in entries { mapSet(txn, key: k, value: v) }
+            for (k, v) in Self.mapOrdered(entries) { mapSet(txn, key: k, value: v) }
         case .array(let values):
             insertSequence(txn, at: 0, values)
-        case .text(let s):
+        case .text(let s), .xmlText(let s):
             YText(branch: self).insert(txn, index: 0, text: Array(s.utf16), attributes: nil)
+        case .xmlElement(_, let attributes, let children):
+            insertSequence(txn, at: 0, children)
+            for (k, v) in Self.mapOrdered(attributes) { mapSet(txn, key: k, value: .value(v)) }
         default:
             break
         }
+    }
+
+    /// Entries as a JavaScript `Map` keeps them (Yjs holds prelim entries in
+    /// one): a repeated key keeps its first place and takes its last value.
+    static func mapOrdered<V>(_ entries: [(String, V)]) -> [(String, V)] {
+        var out: [(String, V)] = []
+        var slot: [String: Int] = [:]
+        for (k, v) in entries {
+            if let i = slot[k] { out[i].1 = v } else {
+                slot[k] = out.count
+                out.append((k, v))
+            }
+        }
+        return out
     }
 
     // MARK: Editing helpers
@@ -175,6 +199,8 @@ public final class Branch {
         case .map: return .type(makePrelim(.map, input))
         case .array: return .type(makePrelim(.array, input))
         case .text: return .type(makePrelim(.text, input))
+        case .xmlElement(let name, _, _): return .type(makePrelim(.xmlElement(name), input))
+        case .xmlText: return .type(makePrelim(.xmlText, input))
         }
     }
 
@@ -266,7 +292,8 @@ public final class Branch {
         func levels(_ v: YInput) -> Int {
             switch v {
             case .value, .binary: return 0
-            case .text: return 1
+            case .text, .xmlText: return 1
+            case .xmlElement(_, _, let children): return 1 + (children.map(levels).max() ?? 0)
             case .map(let entries): return 1 + (entries.map { levels($0.1) }.max() ?? 0)
             case .array(let items): return 1 + (items.map(levels).max() ?? 0)
             }
