@@ -17,12 +17,14 @@ public final class UndoManager {
         case text(YText)
         case map(YMap)
         case array(YArray)
+        case xmlFragment(YXmlFragment)
 
         var branch: Branch {
             switch self {
             case .text(let t): t.branch
             case .map(let m): m.branch
             case .array(let a): a.branch
+            case .xmlFragment(let x): x.branch
             }
         }
     }

@@ -87,6 +87,25 @@ struct UndoManagerTests {
                         "added undo", "popped redo"])
     }
 
+    @Test("undo and redo inside an XML fragment: elements, attributes and text")
+    func xml() throws {
+        let doc = Doc(clientID: 1)
+        let x = doc.getXmlFragment("x")
+        let um = UndoManager(doc, scope: [.xmlFragment(x)], captureTimeout: .zero)
+        try x.insert(0, [.element("p", attributes: [("class", .string("a"))], children: [.text("hi")])])
+        guard case .element(let p)? = x.get(0), case .text(let hi)? = p.get(0) else { Issue.record("no paragraph"); return }
+        try p.setAttribute("class", .string("b"))
+        try hi.text.insert(2, "!")
+        try x.delete(0)
+        #expect(x.toString() == "")
+        #expect(um.undo())
+        #expect(x.toString() == #"<p class="b">hi!</p>"#)
+        #expect(um.undo() && um.undo())
+        #expect(x.toString() == #"<p class="a">hi</p>"#)
+        #expect(um.redo() && um.redo())
+        #expect(x.toString() == #"<p class="b">hi!</p>"#)
+    }
+
     @Test("only tracked origins are captured")
     func origins() throws {
         let doc = Doc(clientID: 1)
