@@ -245,6 +245,27 @@ public final class Branch {
         insertAfter(txn, visibleItem(endingAt: index, txn), values)
     }
 
+    /// Inserts values at `index` in a transaction of its own (or the current
+    /// one), after checking the index and the nesting depth.
+    func insertChecked(_ index: Int, _ values: [YInput]) throws(CRDTError) {
+        guard index >= 0, index <= length else {
+            throw CRDTError(.indexOutOfRange, "index \(index) out of range (length \(length))")
+        }
+        guard !values.isEmpty else { return }
+        guard let doc else { throw CRDTError(.invalidValue, "the type is not part of a document") }
+        for v in values { try checkNesting(v) }
+        doc.transact { txn in insertSequence(txn, at: index, values) }
+    }
+
+    /// Deletes `count` visible units from `index`, after checking the range.
+    func deleteChecked(_ index: Int, _ count: Int) throws(CRDTError) {
+        guard index >= 0, count >= 0, index + count <= length else {
+            throw CRDTError(.indexOutOfRange, "range \(index)+\(count) out of range (length \(length))")
+        }
+        guard count > 0, let doc else { return }
+        doc.transact { txn in deleteSequence(txn, at: index, count: count) }
+    }
+
     /// Appends after the very last item of the list, deleted ones included.
     func pushSequence(_ txn: Transaction, _ values: [YInput]) {
         insertAfter(txn, index.lastItem(), values)

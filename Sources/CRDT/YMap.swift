@@ -66,13 +66,7 @@ public struct YArray {
 
     /// Inserts values at `index`.
     public func insert(_ index: Int, _ values: [YInput]) throws(CRDTError) {
-        guard index >= 0, index <= count else {
-            throw CRDTError(.indexOutOfRange, "index \(index) out of range (length \(count))")
-        }
-        guard !values.isEmpty else { return }
-        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "array is not part of a document") }
-        for v in values { try branch.checkNesting(v) }
-        doc.transact { txn in branch.insertSequence(txn, at: index, values) }
+        try branch.insertChecked(index, values)
     }
 
     /// Appends values after the last item, deleted ones included (Yjs `push`).
@@ -85,11 +79,7 @@ public struct YArray {
 
     /// Deletes `count` elements from `index`.
     public func delete(_ index: Int, count n: Int) throws(CRDTError) {
-        guard index >= 0, n >= 0, index + n <= count else {
-            throw CRDTError(.indexOutOfRange, "range \(index)+\(n) out of range (length \(count))")
-        }
-        guard n > 0, let doc = branch.doc else { return }
-        doc.transact { txn in branch.deleteSequence(txn, at: index, count: n) }
+        try branch.deleteChecked(index, n)
     }
 
     /// The element at `index` as a shared-type-aware value.

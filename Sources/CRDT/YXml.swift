@@ -47,12 +47,12 @@ public struct YXmlFragment {
 
     /// Inserts nodes at `index`.
     public func insert(_ index: Int, _ nodes: [YXmlNode]) throws(CRDTError) {
-        try Self.insert(branch, index, nodes)
+        try branch.insertChecked(index, nodes.map(\.input))
     }
 
     /// Deletes `count` children from `index`.
     public func delete(_ index: Int, count: Int = 1) throws(CRDTError) {
-        try Self.delete(branch, index, count)
+        try branch.deleteChecked(index, count)
     }
 
     /// The child at `index`.
@@ -63,25 +63,6 @@ public struct YXmlFragment {
 
     /// The children's markup, concatenated (Yjs `toString`).
     public func toString() -> String { branch.xmlString() }
-
-    static func insert(_ branch: Branch, _ index: Int, _ nodes: [YXmlNode]) throws(CRDTError) {
-        guard index >= 0, index <= branch.length else {
-            throw CRDTError(.indexOutOfRange, "index \(index) out of range (length \(branch.length))")
-        }
-        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "XML node is not part of a document") }
-        let inputs = nodes.map(\.input)
-        for i in inputs { try branch.checkNesting(i) }
-        doc.transact { txn in branch.insertSequence(txn, at: index, inputs) }
-    }
-
-    static func delete(_ branch: Branch, _ index: Int, _ count: Int) throws(CRDTError) {
-        guard count > 0 else { return }
-        guard index >= 0, index + count <= branch.length else {
-            throw CRDTError(.indexOutOfRange, "range \(index)+\(count) out of range (length \(branch.length))")
-        }
-        guard let doc = branch.doc else { throw CRDTError(.invalidValue, "XML node is not part of a document") }
-        doc.transact { txn in branch.deleteSequence(txn, at: index, count: count) }
-    }
 
     static func children(_ branch: Branch) -> [YXmlChild] {
         var out: [YXmlChild] = []
@@ -118,8 +99,8 @@ public struct YXmlElement {
     }
 
     public var count: Int { branch.length }
-    public func insert(_ index: Int, _ nodes: [YXmlNode]) throws(CRDTError) { try YXmlFragment.insert(branch, index, nodes) }
-    public func delete(_ index: Int, count: Int = 1) throws(CRDTError) { try YXmlFragment.delete(branch, index, count) }
+    public func insert(_ index: Int, _ nodes: [YXmlNode]) throws(CRDTError) { try branch.insertChecked(index, nodes.map(\.input)) }
+    public func delete(_ index: Int, count: Int = 1) throws(CRDTError) { try branch.deleteChecked(index, count) }
     public func get(_ index: Int) -> YXmlChild? { YXmlFragment.children(branch).dropFirst(index).first }
     public var children: [YXmlChild] { YXmlFragment.children(branch) }
 

@@ -76,6 +76,23 @@ struct DifferentialTests {
         return Prepared(dir: dir, node: node)
     }
 
+    /// Runs `Tests/Conformance/<script>` with the real Yjs on `cases` (written
+    /// as JSON) and returns its result for each case; records an issue and
+    /// returns nil when the script fails or writes fewer results.
+    static func runConformance(_ script: String, _ cases: [YAny], name: String) throws -> [YAny]? {
+        let p = try prepared.get()
+        let casesFile = p.dir.appendingPathComponent("\(name)-cases.json"), outFile = p.dir.appendingPathComponent("\(name)-yjs.json")
+        try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
+        let run = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/\(script)").path,
+                                               TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
+        #expect(run.status == 0, "\(script): \(run.err)")
+        guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == cases.count else {
+            Issue.record("\(script) wrote no results: \(run.out) \(run.err)")
+            return nil
+        }
+        return results
+    }
+
     static func svSet(_ hex: YAny?) -> [Int: Int] {
         guard case .string(let h)? = hex else { return [:] }
         return (try? decodeStateVector(TestSupport.unhex(h))) ?? [:]

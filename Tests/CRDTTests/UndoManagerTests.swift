@@ -119,7 +119,6 @@ struct UndoManagerTests {
 
     @Test("random histories with undo, redo and remote edits end as in Yjs", arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
     func differential(seed: UInt64) throws {
-        let p = try DifferentialTests.prepared.get()
         var cases: [YAny] = []
         var ours: [[(state: String, canUndo: Bool, canRedo: Bool, result: Bool?)]] = []
         var rng = SeededRandom(seed: seed)
@@ -128,15 +127,7 @@ struct UndoManagerTests {
             cases.append(.object([("ops", .array(ops))]))
             ours.append(steps)
         }
-        let casesFile = p.dir.appendingPathComponent("undo-cases-\(seed).json"), outFile = p.dir.appendingPathComponent("undo-yjs-\(seed).json")
-        try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
-        let run = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/undo-check.mjs").path,
-                                               TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
-        #expect(run.status == 0, "\(run.err)")
-        guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == cases.count else {
-            Issue.record("undo-check.mjs wrote no results: \(run.out) \(run.err)")
-            return
-        }
+        guard let results = try DifferentialTests.runConformance("undo-check.mjs", cases, name: "undo-\(seed)") else { return }
         func flag(_ v: YAny?) -> Bool? { if case .bool(let b)? = v { b } else { nil } }
         var undos = 0, redos = 0, failures: [String] = []
         for (c, (r, mine)) in zip(results, ours).enumerated() {

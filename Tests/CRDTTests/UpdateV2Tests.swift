@@ -170,15 +170,7 @@ struct UpdateV2Tests {
             cases.append(.object([("v1", .string(h)), ("ours", .string(TestSupport.hex(try convertUpdateV1ToV2(TestSupport.unhex(h))))),
                                   ("doc", .bool(states.contains(h)))]))
         }
-        let casesFile = p.dir.appendingPathComponent("v2-cases.json"), outFile = p.dir.appendingPathComponent("v2-yjs.json")
-        try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
-        let run = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/v2-check.mjs").path,
-                                               TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
-        #expect(run.status == 0, "\(run.err)")
-        guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == updates.count else {
-            Issue.record("v2-check.mjs wrote no results: \(run.out) \(run.err)")
-            return
-        }
+        guard let results = try DifferentialTests.runConformance("v2-check.mjs", cases, name: "v2") else { return }
         var identical = 0, deleteSetOrder = 0, documents = 0, documentsInOtherOrder = 0
         var failures: [String] = []
         for (h, r) in zip(updates, results) {

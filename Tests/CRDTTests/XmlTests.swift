@@ -43,7 +43,6 @@ struct XmlTests {
 
     @Test("random XML edits build the same structs and markup as Yjs", arguments: [1, 2, 3, 4] as [UInt64])
     func differential(seed: UInt64) throws {
-        let p = try DifferentialTests.prepared.get()
         var rng = SeededRandom(seed: seed)
         var cases: [YAny] = []
         var ours: [(steps: [(state: String, xml: String)], received: String)] = []
@@ -61,15 +60,7 @@ struct XmlTests {
             cases.append(.object([("ops", .array(ops))]))
             ours.append((steps, receiver.getXmlFragment("x").toString()))
         }
-        let casesFile = p.dir.appendingPathComponent("xml-cases-\(seed).json"), outFile = p.dir.appendingPathComponent("xml-yjs-\(seed).json")
-        try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
-        let run = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/xml-check.mjs").path,
-                                               TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
-        #expect(run.status == 0, "\(run.err)")
-        guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == cases.count else {
-            Issue.record("xml-check.mjs wrote no results: \(run.out) \(run.err)")
-            return
-        }
+        guard let results = try DifferentialTests.runConformance("xml-check.mjs", cases, name: "xml-\(seed)") else { return }
         var failures: [String] = []
         var compared = 0
         for (c, (r, mine)) in zip(results, ours).enumerated() {

@@ -16,17 +16,9 @@
 //   {op: "undo"}  {op: "redo"}  {op: "stop"}
 // Writes per case {steps: [{state, canUndo, canRedo, result}], problem} to
 // OUT_JSON: state is client 1's full state (v1, hex) after each op.
-import fs from 'node:fs'
-import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { openCheck, hex } from './conformance-io.mjs'
 
-const [runnerPath, casesPath, outPath] = process.argv.slice(2)
-if (!runnerPath || !casesPath || !outPath) {
-  console.error('usage: node undo-check.mjs YJS_RUNNER_MJS CASES_JSON OUT_JSON')
-  process.exit(2)
-}
-const { Y } = await import(pathToFileURL(path.resolve(runnerPath)).href)
-const hex = u => Buffer.from(u).toString('hex')
+const { Y, cases, finish } = await openCheck('undo-check.mjs')
 
 function edit (doc, op) {
   const text = doc.getText('t')
@@ -55,7 +47,7 @@ function edit (doc, op) {
   }
 }
 
-const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ ops }) => {
+const results = cases.map(({ ops }) => {
   const doc = new Y.Doc()
   doc.clientID = 1
   const other = new Y.Doc()
@@ -86,5 +78,4 @@ const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ ops }) => 
     return { steps, problem: `${e.message}` }
   }
 })
-fs.writeFileSync(outPath, JSON.stringify(results))
-console.log(`${results.length} cases, ${results.filter(r => r.problem === null).length} ran`)
+finish(results, 'ran')

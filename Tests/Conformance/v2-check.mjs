@@ -9,20 +9,11 @@
 // the caller compares; with `doc` set, Yjs also encodes the document the v1
 // update makes as v2 (encodeStateAsUpdateV2). Writes one
 // {yjs, docV2, theirsState, oursState, problem} per case to OUT_JSON, in order.
-import fs from 'node:fs'
-import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { openCheck, hex, bytes } from './conformance-io.mjs'
 
-const [runnerPath, casesPath, outPath] = process.argv.slice(2)
-if (!runnerPath || !casesPath || !outPath) {
-  console.error('usage: node v2-check.mjs YJS_RUNNER_MJS CASES_JSON OUT_JSON')
-  process.exit(2)
-}
-const { Y } = await import(pathToFileURL(path.resolve(runnerPath)).href)
-const bytes = h => new Uint8Array(Buffer.from(h, 'hex'))
-const hex = u => Buffer.from(u).toString('hex')
+const { Y, cases, finish } = await openCheck('v2-check.mjs')
 
-const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ v1, ours, doc }) => {
+const results = cases.map(({ v1, ours, doc }) => {
   const result = { yjs: hex(Y.convertUpdateFormatV1ToV2(bytes(v1))), docV2: null, theirsState: null, oursState: null, problem: null }
   try {
     if (doc) {
@@ -43,5 +34,4 @@ const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ v1, ours, 
   }
   return result
 })
-fs.writeFileSync(outPath, JSON.stringify(results))
-console.log(`${results.length} cases, ${results.filter(r => r.problem === null).length} read`)
+finish(results, 'read')

@@ -14,17 +14,9 @@
 // Writes per case {steps: [{state, xml}], received, problem} to OUT_JSON:
 // client 1's full state (v1, hex) and fragment markup after each op, and the
 // markup of a second document that applied every update as it was made.
-import fs from 'node:fs'
-import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { openCheck, hex } from './conformance-io.mjs'
 
-const [runnerPath, casesPath, outPath] = process.argv.slice(2)
-if (!runnerPath || !casesPath || !outPath) {
-  console.error('usage: node xml-check.mjs YJS_RUNNER_MJS CASES_JSON OUT_JSON')
-  process.exit(2)
-}
-const { Y } = await import(pathToFileURL(path.resolve(runnerPath)).href)
-const hex = u => Buffer.from(u).toString('hex')
+const { Y, cases, finish } = await openCheck('xml-check.mjs')
 
 const nodeAt = (fragment, p) => p.reduce((node, i) => node.get(i), fragment)
 function build (node) {
@@ -35,7 +27,7 @@ function build (node) {
   return element
 }
 
-const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ ops }) => {
+const results = cases.map(({ ops }) => {
   const doc = new Y.Doc()
   doc.clientID = 1
   const receiver = new Y.Doc()
@@ -62,5 +54,4 @@ const results = JSON.parse(fs.readFileSync(casesPath, 'utf8')).map(({ ops }) => 
     return { steps, received: null, problem: `${e.message}` }
   }
 })
-fs.writeFileSync(outPath, JSON.stringify(results))
-console.log(`${results.length} cases, ${results.filter(r => r.problem === null).length} ran`)
+finish(results, 'ran')
