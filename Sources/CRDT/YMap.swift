@@ -98,11 +98,17 @@ public enum YValue {
     case map(YMap)
     case array(YArray)
     case value(YAny)
+    case xmlElement(YXmlElement)
+    case xmlText(YXmlText)
+    case xmlFragment(YXmlFragment)
 
     init(item: Item, valueIndex: Int) {
         if case .type(let b) = item.content {
             switch b.kind {
-            case .text, .xmlText: self = .text(YText(branch: b))
+            case .text: self = .text(YText(branch: b))
+            case .xmlText: self = .xmlText(YXmlText(branch: b))
+            case .xmlElement: self = .xmlElement(YXmlElement(branch: b))
+            case .xmlFragment: self = .xmlFragment(YXmlFragment(branch: b))
             case .map: self = .map(YMap(branch: b))
             default: self = .array(YArray(branch: b))
             }
@@ -119,6 +125,9 @@ public enum YValue {
         case .map(let m): return m.toJSON()
         case .array(let a): return a.toJSON()
         case .value(let v): return v
+        case .xmlElement(let e): return .string(e.toString())
+        case .xmlText(let t): return .string(t.toString())
+        case .xmlFragment(let f): return .string(f.toString())
         }
     }
 }

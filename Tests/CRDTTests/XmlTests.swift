@@ -34,6 +34,18 @@ struct XmlTests {
         #expect(throws: CRDTError.self) { try x.insert(9, [.text("no")]) }
     }
 
+    @Test("XML nested in a map reads back as XML, and its JSON is its markup")
+    func nestedInMap() throws {
+        let doc = Doc(clientID: 1)
+        let m = doc.getMap("m")
+        try m.set("body", .xmlElement("P", attributes: [("id", .string("a"))], children: [.xmlText("hi")]))
+        guard case .xmlElement(let p)? = m.get("body") as YValue? else { Issue.record("not an element"); return }
+        #expect(p.nodeName == "P" && p.toString() == #"<p id="a">hi</p>"#)
+        guard case .text(let hi)? = p.get(0) else { Issue.record("no text child"); return }
+        try hi.text.insert(2, "!")
+        #expect(m.toJSON() == .object([("body", .string(#"<p id="a">hi!</p>"#))]))
+    }
+
     @Test("the golden vector's fragment prints as expected")
     func vector() throws {
         let doc = Doc(clientID: 99)
