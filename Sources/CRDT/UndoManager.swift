@@ -148,22 +148,17 @@ public final class UndoManager {
 
     /// Whether the transaction changed a type in scope (or one nested in it).
     private func touchesScope(_ txn: Transaction) -> Bool {
-        for branch in txn.changedBranches {
-            if let item = branch.item, item.deleted { continue }
-            var b: Branch? = branch
-            while let x = b {
-                if scope.contains(where: { $0 === x }) { return true }
-                b = x.item?.parent
-            }
-        }
-        return false
+        txn.changedBranches.contains { branch in !(branch.item?.deleted ?? false) && covers(branch) }
     }
 
-    private func inScope(_ item: Item) -> Bool {
-        var parent = item.parent
-        while let p = parent {
-            if scope.contains(where: { $0 === p }) { return true }
-            parent = p.item?.parent
+    private func inScope(_ item: Item) -> Bool { covers(item.parent) }
+
+    /// Whether `branch` is in scope or nested in a type that is.
+    private func covers(_ branch: Branch?) -> Bool {
+        var b = branch
+        while let x = b {
+            if scope.contains(where: { $0 === x }) { return true }
+            b = x.item?.parent
         }
         return false
     }
