@@ -201,6 +201,38 @@ final class ClientStructs {
         }
     }
 
+    /// Like ``forEachUnretained(from:_:)``, but first calls `warm` on a few
+    /// structs ahead of `body`. A cheap `warm` that reads the fields `body`
+    /// will read has many cache misses in flight at once, where a long `body`
+    /// takes them one after another (a cold encode waited on each struct).
+    func forEachUnretained(from start: Int = 0, warming warm: (Item) -> Int, _ body: (Item) -> Void) {
+        guard start < count else { return }
+        var (c, k) = locate(start)
+        var sink = 0
+        while c < chunks.count {
+            chunks[c].withUnsafeBufferPointer { buffer in
+                var i = k
+                while i < buffer.count {
+                    let end = min(i + Self.warmBatch, buffer.count)
+                    for j in i..<end {
+                        sink &+= Unmanaged.passUnretained(buffer[j])._withUnsafeGuaranteedRef { warm($0) }
+                    }
+                    for j in i..<end {
+                        Unmanaged.passUnretained(buffer[j])._withUnsafeGuaranteedRef { body($0) }
+                    }
+                    i = end
+                }
+            }
+            k = 0
+            c += 1
+        }
+        // Stored so that the reads in `warm` are not optimized away.
+        warmSink = sink
+    }
+
+    private static let warmBatch = 16
+    private var warmSink = 0
+
     /// Every struct, in clock order.
     var all: FlattenSequence<[ContiguousArray<Item>]> { chunks.joined() }
 }

@@ -100,6 +100,14 @@ final class Item {
         return n
     }
 
+    /// Reads one field on each cache line ``write(_:offset:)`` reads, and the
+    /// start of a string's storage; see ``ClientStructs/forEachUnretained(from:warming:_:)``.
+    @inline(__always) func warmForWrite() -> Int {
+        var touched = id.clock &+ rightOriginStorage.clock &+ Int(contentRef)
+        if contentRef == 4, case .string(let s) = content { touched &+= s.count }
+        return touched
+    }
+
     /// Writes the struct from clock offset `offset` (spec 3.2, 3.3, 3.7).
     func write(_ enc: inout Lib0Encoder, offset: Int) {
         if isGC {

@@ -47,6 +47,16 @@ struct StructStorageTests {
             let from = model.isEmpty ? 0 : Int.random(in: 0..<model.count, using: &rng)
             list.forEachUnretained(from: from) { visited.append(ObjectIdentifier($0)) }
             #expect(visited == model[from...].map(ObjectIdentifier.init), "seed \(seed) step \(step) from \(from)")
+            // The warming walk visits the same structs in the same order, warming each one before its body.
+            var warmed: [ObjectIdentifier] = []
+            var visitedWarm: [ObjectIdentifier] = []
+            var visitedBeforeWarm = 0
+            list.forEachUnretained(from: from, warming: { warmed.append(ObjectIdentifier($0)); return 0 }) {
+                visitedWarm.append(ObjectIdentifier($0))
+                if warmed.count < visitedWarm.count { visitedBeforeWarm += 1 }
+            }
+            #expect(visitedBeforeWarm == 0, "seed \(seed) step \(step)")
+            #expect(visitedWarm == visited && warmed == visited, "seed \(seed) step \(step) from \(from)")
             #expect(list.first === model.first && list.last === model.last, "seed \(seed) step \(step)")
         }
     }
