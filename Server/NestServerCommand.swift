@@ -73,7 +73,6 @@ struct Serve: AsyncParsableCommand {
         config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
         config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
         config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
-        config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))
