@@ -15,6 +15,10 @@ public final class Doc {
     /// `Item.redone`; kept here rather than in every item, since few ever
     /// have one). Split items carry it over; items that have one never merge.
     var redone: [ID: ID] = [:]
+    /// Whether any type of this document has ever had an observer: until one
+    /// does, transactions skip building events (most of a local edit's
+    /// cleanup when no one listens, as on a server or in a replay).
+    var hasTypeObservers = false
     let store = StructStore()
     var roots: [String: Branch] = [:]
     var currentTransaction: Transaction?
@@ -164,11 +168,14 @@ public final class Doc {
     /// changes in a follow-up transaction.
     private func observe(_ txn: Transaction) {
         txn.deleteSet.sortAndMerge()
-        for (branch, keys) in zip(txn.changedBranches, txn.changedKeys) {
-            if let item = branch.item, item.deleted { continue }
-            branch.callObservers(txn, keys: keys)
+        // Remote changes still pass through: they decide the formatting cleanup below.
+        if hasTypeObservers || !txn.local {
+            for (branch, keys) in zip(txn.changedBranches, txn.changedKeys) {
+                if let item = branch.item, item.deleted { continue }
+                branch.callObservers(txn, keys: keys)
+            }
+            deliverDeepEvents(txn)
         }
-        deliverDeepEvents(txn)
         for (_, handler) in afterTransactionHandlers { handler(txn) }
         if txn.needFormattingCleanup {
             transact(origin: nil, local: true) { cleanupTxn in

@@ -16,6 +16,7 @@ extension Branch {
     func observe(_ handler: @escaping (YEvent) -> Void) -> Int {
         let id = (observers.map(\.id).max() ?? 0) + 1
         observers.append((id, handler))
+        doc?.hasTypeObservers = true
         return id
     }
 
@@ -24,6 +25,7 @@ extension Branch {
     func observeDeep(_ handler: @escaping ([YEvent]) -> Void) -> Int {
         let id = (deepObservers.map(\.id).max() ?? 0) + 1
         deepObservers.append((id, handler))
+        doc?.hasTypeObservers = true
         return id
     }
 

@@ -336,7 +336,7 @@ extension Doc {
     /// same structs, updates and text without allocating, linking, indexing
     /// and then merging a one-character item per keystroke. Returns false,
     /// changing nothing, when those conditions do not hold.
-    func extendLocalString(_ left: Item, with units: [UInt16], _ txn: Transaction) -> Bool {
+    func extendLocalString(_ left: Item, with units: some Collection<UInt16>, _ txn: Transaction) -> Bool {
         guard left.id.client == clientID, left.rightOrigin == left.right?.id else { return false }
         return grow(left, with: units, txn)
     }
@@ -354,7 +354,7 @@ extension Doc {
         return grow(left, with: units, txn)
     }
 
-    private func grow(_ left: Item, with units: [UInt16], _ txn: Transaction) -> Bool {
+    private func grow(_ left: Item, with units: some Collection<UInt16>, _ txn: Transaction) -> Bool {
         let client = left.id.client
         guard !units.isEmpty, left.contentRef == 4, !left.deleted, left.parentSub == nil,
               let parent = left.parent, !(parent.item?.deleted ?? false),
@@ -362,15 +362,16 @@ extension Doc {
         else { return false }
         // Events describe what a transaction added by the ids it created: an item
         // from an earlier transaction that grows would read as unchanged text.
-        if left.id.clock < txn.beforeState(client), !parent.observers.isEmpty || parent.hasDeepObserverAbove { return false }
+        if hasTypeObservers, left.id.clock < txn.beforeState(client), !parent.observers.isEmpty || parent.hasDeepObserverAbove { return false }
         // An item that was redone never merges in Yjs, so it does not grow either.
         if !redone.isEmpty, redone[left.id] != nil { return false }
         txn.willAdd(client: client)
-        guard left.content.merge(with: .string(units)) else { return false }
-        left.length += units.count
-        list.endClock += units.count
-        parent.length += units.count
-        parent.index.visibleChanged(left, by: units.count)
+        let count = units.count
+        guard left.content.appendUnits(units) else { return false }
+        left.length += count
+        list.endClock += count
+        parent.length += count
+        parent.index.visibleChanged(left, by: count)
         if !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) { parent.hasSurrogates = true }
         txn.addChanged(parent, nil)
         return true
@@ -390,6 +391,8 @@ extension Doc {
             item.deleted = true
         case .type(let b):
             b.doc = self
+            // A type observed before it was inserted.
+            if !b.observers.isEmpty || !b.deepObservers.isEmpty { hasTypeObservers = true }
             b.item = item
             b.depth = (item.parent?.depth ?? 0) + 1
             b.integratePrelim(txn)

@@ -52,7 +52,13 @@ public struct YText {
         guard !text.isEmpty else { return }
         try checkRange(index, 0)
         guard let doc else { throw CRDTError(.invalidValue, "text is not part of a document") }
-        doc.transact { txn in insert(txn, index: index, text: Array(text.utf16), attributes: attributes.map(Self.sorted)) }
+        doc.transact { txn in
+            if attributes?.isEmpty ?? true, !branch.hasFormatting {
+                insertUnformatted(txn, findPosition(txn, index), text.utf16)
+            } else {
+                insert(txn, index: index, text: Array(text.utf16), attributes: attributes.map(Self.sorted))
+            }
+        }
     }
 
     /// Inserts an embed (any JSON value) at `index`.
@@ -270,7 +276,27 @@ public struct YText {
         insertContent(txn, pos, .string(text), attributes)
     }
 
+    /// Inserts into text that has never been formatted, without attributes:
+    /// Yjs' steps in ``insertContent(_:_:_:_:)`` then reduce to skipping the
+    /// deleted items on the right (there are no format markers to keep or
+    /// negate). Typing grows the writer's last item straight from `units`.
+    private func insertUnformatted(_ txn: Transaction, _ start: Position, _ units: some Collection<UInt16>) {
+        guard !units.isEmpty else { return }
+        var left = start.left
+        var right = start.right
+        while let r = right, r.deleted {
+            left = r
+            right = r.right
+        }
+        if let l = left, txn.doc.extendLocalString(l, with: units, txn) { return }
+        txn.doc.integrate(branch.newItem(txn, left: left, right: right, parentSub: nil, content: .string(Array(units))), txn)
+    }
+
     private func insertContent(_ txn: Transaction, _ start: Position, _ content: ItemContent, _ given: [(String, YAny)]?) {
+        if !branch.hasFormatting, start.attributes.isEmpty, given?.isEmpty ?? true, case .string(let units) = content {
+            insertUnformatted(txn, start, units)
+            return
+        }
         var pos = start
         var attributes = OrderedAttrs()
         if let given {
