@@ -81,6 +81,27 @@ struct APITests {
         #expect(replay.getMap("m").toJSON() == ["a": 1, "b": "x"])
     }
 
+    @Test("an observer added after unobserved edits sees the next ones, local and remote")
+    func lateObserver() throws {
+        let doc = Doc(clientID: 1), peer = Doc(clientID: 2)
+        var updates: [[UInt8]] = []
+        doc.onUpdate { u, _ in updates.append(u) }
+        let text = doc.getText("t")
+        try text.insert(0, "abc")
+        try doc.getMap("m").set("k", .integer(1))
+        for u in updates { try peer.applyUpdate(u) }
+        var deltas: [[TextDelta]] = []
+        var keys: [Set<String>] = []
+        text.observe { deltas.append($0.delta) }
+        peer.getMap("m").observe { keys.append($0.keysChanged) }
+        // Typing right after the item written before the observer existed: the event still names the new unit.
+        try text.insert(3, "d")
+        #expect(deltas == [[TextDelta(.retain(3)), TextDelta(.insert("d"))]])
+        try doc.getMap("m").set("k", .integer(2))
+        try peer.applyUpdate(updates[updates.count - 1])
+        #expect(keys == [["k"]])
+    }
+
     @Test("a concurrent set of one map key reports winner, loser and both clients on each replica")
     func conflicts() throws {
         let a = Doc(clientID: 10)
