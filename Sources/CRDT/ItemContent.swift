@@ -136,8 +136,6 @@ enum ItemContent {
         }
     }
 
-    /// Appends `other` when both are the same mergeable kind. Written so the
-    /// left array is uniquely referenced when appended to (no copy).
     /// Appends UTF-16 units to string content in place; false for other kinds.
     mutating func appendUnits(_ units: some Collection<UInt16>) -> Bool {
         guard case .string(var a) = self else { return false }
@@ -147,6 +145,8 @@ enum ItemContent {
         return true
     }
 
+    /// Appends `other` when both are the same mergeable kind. Written so the
+    /// left array is uniquely referenced when appended to (no copy).
     mutating func merge(with other: ItemContent) -> Bool {
         switch self {
         case .deleted(let a):
