@@ -223,7 +223,7 @@ public final class Doc {
         let targets = txn.touchedOrder.map { (client: $0, clock: txn.beforeState($0)) }.filter { store.state($0.client) > $0.clock }
         writeStructs(&enc, targets: targets)
         txn.deleteSet.write(&enc)
-        return enc.bytes
+        return enc.finish()
     }
 
     // MARK: Garbage collection and squashing
@@ -440,7 +440,7 @@ public final class Doc {
         deletes.write(&enc)
         guard store.pending != nil || store.pendingDeleteSet != nil,
               let own = try? DecodedUpdate.decode(enc.bytes)
-        else { return enc.bytes }
+        else { return enc.finish() }
         var parts = [own]
         if let pds = store.pendingDeleteSet { parts.append(DecodedUpdate(clients: [], deleteSet: pds)) }
         if let ps = store.pending { parts.append(Updates.diff(ps.update, stateVector: sv)) }

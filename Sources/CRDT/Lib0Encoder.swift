@@ -2,34 +2,87 @@
 /// (spec section 1). Fixed-width numbers are big-endian, variable-length
 /// integers little-endian base-128.
 public struct Lib0Encoder: Sendable {
+    /// Written bytes are `storage[..<count]`; the rest is zeroed room that
+    /// writes fill through one buffer pointer per call. Appending to an array
+    /// byte by byte checked its uniqueness and capacity for every byte, which
+    /// was most of encoding a document (a Yjs client id alone is five bytes).
+    private var storage: [UInt8]
+    private var count = 0
+
     /// The bytes written so far.
-    public internal(set) var bytes: [UInt8]
+    public var bytes: [UInt8] {
+        get { count == storage.count ? storage : Array(storage[..<count]) }
+        set {
+            storage = newValue
+            count = newValue.count
+        }
+    }
+
+    /// The number of bytes written so far.
+    public var byteCount: Int { count }
 
     /// Creates an empty encoder, optionally reserving `capacity` bytes.
     public init(capacity: Int = 64) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = []
+        storage.reserveCapacity(capacity)
+    }
+
+    /// The written bytes, without copying them; the encoder is empty afterwards.
+    public mutating func finish() -> [UInt8] {
+        storage.removeLast(storage.count - count)
+        defer {
+            storage = []
+            count = 0
+        }
+        return storage
+    }
+
+    /// Makes room for `n` more bytes past `count`, at least doubling.
+    @inline(__always) private mutating func makeRoom(_ n: Int) {
+        guard count + n > storage.count else { return }
+        growRoom(n)
+    }
+
+    private mutating func growRoom(_ n: Int) {
+        let target = max(count + n, storage.count * 2, 16)
+        storage.reserveCapacity(target)
+        storage.append(contentsOf: repeatElement(0, count: target - storage.count))
     }
 
     /// Appends one byte.
-    public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
+    public mutating func writeUInt8(_ value: UInt8) {
+        makeRoom(1)
+        let at = count
+        storage.withUnsafeMutableBufferPointer { $0[at] = value }
+        count = at + 1
+    }
 
     /// Appends raw bytes without a length prefix.
-    public mutating func writeRaw<S: Sequence>(_ data: S) where S.Element == UInt8 { bytes.append(contentsOf: data) }
+    public mutating func writeRaw<S: Sequence>(_ data: S) where S.Element == UInt8 {
+        if count < storage.count { storage.removeLast(storage.count - count) }
+        storage.append(contentsOf: data)
+        count = storage.count
+    }
 
     /// Appends an unsigned LEB128-style variable-length integer.
     public mutating func writeVarUInt(_ value: UInt64) {
-        var n = value
-        while n > 0x7F {
-            bytes.append(UInt8(truncatingIfNeeded: n) | 0x80)
-            n >>= 7
+        makeRoom(10)
+        let at = count
+        count = storage.withUnsafeMutableBufferPointer { buf in
+            var n = value
+            var i = at
+            while n > 0x7F {
+                buf[i] = UInt8(truncatingIfNeeded: n) | 0x80
+                n >>= 7
+                i += 1
+            }
+            buf[i] = UInt8(truncatingIfNeeded: n)
+            return i + 1
         }
-        bytes.append(UInt8(n))
     }
 
     /// Appends a non-negative `Int` as a var-uint.
     public mutating func writeVarUInt(_ value: Int) {
-        if value >= 0 && value < 0x80 { bytes.append(UInt8(value)); return }
         writeVarUInt(UInt64(value))
     }
 
@@ -41,19 +94,19 @@ public struct Lib0Encoder: Sendable {
         var first = UInt8(magnitude & 0x3F) | (negative ? 0x40 : 0)
         magnitude >>= 6
         if magnitude > 0 { first |= 0x80 }
-        bytes.append(first)
+        writeUInt8(first)
         while magnitude > 0 {
             var byte = UInt8(magnitude & 0x7F)
             magnitude >>= 7
             if magnitude > 0 { byte |= 0x80 }
-            bytes.append(byte)
+            writeUInt8(byte)
         }
     }
 
     /// Appends a var-uint length followed by the bytes.
     public mutating func writeVarBytes(_ data: [UInt8]) {
         writeVarUInt(data.count)
-        bytes.append(contentsOf: data)
+        writeBytes(data)
     }
 
     /// Appends a UTF-8 string with its byte length as var-uint prefix.
@@ -61,27 +114,40 @@ public struct Lib0Encoder: Sendable {
         var s = string
         s.withUTF8 { utf8 in
             writeVarUInt(utf8.count)
-            bytes.append(contentsOf: utf8)
+            writeBytes(utf8)
         }
     }
 
     /// Appends UTF-16 code units as a UTF-8 var-string. A lone surrogate
     /// becomes U+FFFD, as JavaScript's `TextEncoder` does.
     public mutating func writeVarString(utf16 units: ArraySlice<UInt16>) {
-        // ASCII fast path: one pass that copies while checking.
-        let mark = bytes.count
-        writeVarUInt(units.count)
-        bytes.reserveCapacity(bytes.count + units.count)
-        var ascii = true
-        units.withUnsafeBufferPointer { buf in
-            for u in buf {
-                if u >= 0x80 { ascii = false; break }
-                bytes.append(UInt8(truncatingIfNeeded: u))
+        units.withUnsafeBufferPointer { source in
+            // ASCII (the common case) narrows unit by unit into the buffer.
+            var any: UInt16 = 0
+            for u in source { any |= u }
+            guard any < 0x80 else {
+                writeVarString(String(decoding: source, as: UTF16.self))
+                return
             }
+            writeVarUInt(source.count)
+            makeRoom(source.count)
+            let at = count
+            storage.withUnsafeMutableBufferPointer { buf in
+                guard let to = buf.baseAddress, let from = source.baseAddress else { return }
+                for k in 0..<source.count { (to + at + k).pointee = UInt8(truncatingIfNeeded: from[k]) }
+            }
+            count = at + source.count
         }
-        if ascii { return }
-        bytes.removeSubrange(mark...)
-        writeVarString(String(decoding: units, as: UTF16.self))
+    }
+
+    /// Copies `data` in with one bounds check.
+    private mutating func writeBytes(_ data: some Collection<UInt8>) {
+        makeRoom(data.count)
+        let at = count
+        let n = storage.withUnsafeMutableBufferPointer { buf in
+            UnsafeMutableBufferPointer(rebasing: buf[at...]).initialize(fromContentsOf: data)
+        }
+        count = at + n
     }
 
     /// Appends a big-endian IEEE-754 single.
@@ -93,6 +159,6 @@ public struct Lib0Encoder: Sendable {
 
     private mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
         var v = value.bigEndian
-        withUnsafeBytes(of: &v) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: &v) { writeBytes($0) }
     }
 }

@@ -197,7 +197,7 @@ struct DecodedUpdate {
         var ds = deleteSet
         if !keepingOrder { ds.sortAndMerge() }
         ds.write(&enc)
-        return enc.bytes
+        return enc.finish()
     }
 }
 
@@ -223,5 +223,5 @@ public func encodeStateVector(_ sv: [Int: Int]) -> [UInt8] {
         enc.writeVarUInt(client)
         enc.writeVarUInt(sv[client] ?? 0)
     }
-    return enc.bytes
+    return enc.finish()
 }

@@ -163,14 +163,14 @@ struct UpdateV2Writer {
     }
 
     func finished() -> [UInt8] {
-        var out = Lib0Encoder(capacity: rest.bytes.count + 64)
+        var out = Lib0Encoder(capacity: rest.byteCount + 64)
         out.writeVarUInt(0)
         for column in [keyClock.finished(), client.finished(), leftClock.finished(), rightClock.finished(), info.bytes,
                        strings.finished(), parentInfo.bytes, typeRef.finished(), length.finished()] {
             out.writeVarBytes(column)
         }
-        out.bytes.append(contentsOf: rest.bytes)
-        return out.bytes
+        out.writeRaw(rest.bytes)
+        return out.finish()
     }
 }
 

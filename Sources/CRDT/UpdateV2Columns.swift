@@ -114,8 +114,8 @@ struct StringColumnEncoder {
     func finished() -> [UInt8] {
         var enc = Lib0Encoder(capacity: units.count + 8)
         enc.writeVarString(utf16: units[...])
-        enc.bytes.append(contentsOf: lengths.finished())
-        return enc.bytes
+        enc.writeRaw(lengths.finished())
+        return enc.finish()
     }
 }
 

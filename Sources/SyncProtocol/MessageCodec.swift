@@ -77,7 +77,7 @@ extension NestMessage {
         case .reauth(let token):
             e.writeVarString(token)
         }
-        return e.bytes
+        return e.finish()
     }
 
     /// Decodes one message. Anything but exactly one valid message throws

@@ -26,7 +26,7 @@ public enum YWebSocketMessage: Sendable, Hashable {
         case .authPermissionDenied(let reason):
             e.writeVarUInt(2); e.writeVarUInt(0); e.writeVarString(reason)
         }
-        return e.bytes
+        return e.finish()
     }
 
     /// Decodes one y-websocket message; anything else throws `bad_message`.
