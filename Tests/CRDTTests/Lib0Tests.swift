@@ -97,6 +97,57 @@ struct Lib0Tests {
         }
     }
 
+    @Test("the encoder's bytes equal a byte-by-byte model across growth, copies, bytes set and finish (seeded)", arguments: [1, 2, 3] as [UInt64])
+    func encoderMatchesModel(seed: UInt64) {
+        var rng = TestSupport.SeededRandom(seed: seed)
+        var enc = Lib0Encoder(capacity: Int.random(in: 0...8, using: &rng))
+        var model: [UInt8] = []
+        func leb(_ v: UInt64) -> [UInt8] {
+            var n = v, out: [UInt8] = []
+            while n > 0x7F { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            return out + [UInt8(n)]
+        }
+        for step in 0..<2_500 {
+            switch Int.random(in: 0..<9, using: &rng) {
+            case 0:
+                let b = UInt8.random(in: 0...255, using: &rng)
+                enc.writeUInt8(b); model.append(b)
+            case 1:
+                // Every width from one byte to ten.
+                let v = UInt64.random(in: 0...UInt64.max, using: &rng) >> UInt64.random(in: 0...63, using: &rng)
+                enc.writeVarUInt(v); model += leb(v)
+            case 2:
+                let raw = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                enc.writeRaw(raw); model += raw
+            case 3:
+                let units = (0..<Int.random(in: 0...60, using: &rng)).map { _ in UInt16.random(in: 0x20...0x7E, using: &rng) }
+                enc.writeVarString(utf16: units[...]); model += leb(UInt64(units.count)) + units.map { UInt8($0) }
+            case 4:
+                let s = String((0..<Int.random(in: 0...6, using: &rng)).map { _ in "aé😀x".randomElement(using: &rng)! })
+                enc.writeVarString(utf16: Array(s.utf16)[...]); model += leb(UInt64(s.utf8.count)) + Array(s.utf8)
+            case 5:
+                let d = Double.random(in: -1e9...1e9, using: &rng)
+                enc.writeFloat64(d); model += withUnsafeBytes(of: d.bitPattern.bigEndian) { Array($0) }
+            case 6:
+                // A copy keeps what it had when the original goes on writing.
+                let copy = enc
+                enc.writeUInt8(7)
+                #expect(copy.bytes == model, "seed \(seed) step \(step): copy")
+                model.append(7)
+            case 7:
+                var bytes = enc.bytes
+                bytes.append(9)
+                enc.bytes = bytes
+                model.append(9)
+            default:
+                #expect(enc.byteCount == model.count, "seed \(seed) step \(step)")
+            }
+            #expect(enc.bytes == model, "seed \(seed) step \(step)")
+        }
+        #expect(enc.finish() == model, "seed \(seed)")
+        #expect(enc.bytes.isEmpty && enc.byteCount == 0)
+    }
+
     @Test("JSON text matches JSON.stringify number formatting")
     func jsonNumbers() {
         let cases: [(Double, String)] = [
