@@ -116,20 +116,30 @@ final class Item {
             return
         }
         let origin = offset > 0 ? ID(client: id.client, clock: id.clock + offset - 1) : self.origin
+        let rightOrigin = self.rightOrigin
         var info = contentRef & 0x1F
         if origin != nil { info |= 0x80 }
         if rightOrigin != nil { info |= 0x40 }
         if parentSub != nil { info |= 0x20 }
-        enc.writeUInt8(info)
-        if let o = origin {
-            enc.writeVarUInt(o.client)
-            enc.writeVarUInt(o.clock)
+        let hasOrigin = origin != nil || rightOrigin != nil
+        // With an origin no parent is written, so a deleted struct's length
+        // follows the origins directly: most structs are then one cursor write.
+        var deletedLength: Int?
+        if hasOrigin, case .deleted(let n) = content { deletedLength = n - offset }
+        enc.withCursor(reserving: 1 + 5 * Lib0Cursor.maxVarUInt) { c in
+            c.writeUInt8(info)
+            if let o = origin {
+                c.writeVarUInt(o.client)
+                c.writeVarUInt(o.clock)
+            }
+            if let r = rightOrigin {
+                c.writeVarUInt(r.client)
+                c.writeVarUInt(r.clock)
+            }
+            if let deletedLength { c.writeVarUInt(deletedLength) }
         }
-        if let r = rightOrigin {
-            enc.writeVarUInt(r.client)
-            enc.writeVarUInt(r.clock)
-        }
-        if origin == nil && rightOrigin == nil {
+        if deletedLength != nil { return }
+        if !hasOrigin {
             if let parent {
                 if let parentItem = parent.item {
                     enc.writeVarUInt(0)

@@ -49,6 +49,20 @@ public struct Lib0Encoder: Sendable {
         storage.append(contentsOf: repeatElement(0, count: target - storage.count))
     }
 
+    /// Writes several small fields at once: `body` gets a cursor over room
+    /// for at least `maxBytes` bytes and must write no more than that. One
+    /// buffer access for a struct's header instead of one per field.
+    mutating func withCursor(reserving maxBytes: Int, _ body: (inout Lib0Cursor) -> Void) {
+        makeRoom(maxBytes)
+        let at = count
+        count = storage.withUnsafeMutableBufferPointer { buf in
+            guard let base = buf.baseAddress else { return at }
+            var cursor = Lib0Cursor(next: base + at, end: base + buf.count)
+            body(&cursor)
+            return cursor.next - base
+        }
+    }
+
     /// Appends one byte.
     public mutating func writeUInt8(_ value: UInt8) {
         makeRoom(1)
@@ -160,5 +174,31 @@ public struct Lib0Encoder: Sendable {
     private mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
         var v = value.bigEndian
         withUnsafeBytes(of: &v) { writeBytes($0) }
+    }
+}
+
+
+/// A write position inside room an encoder made (see
+/// ``Lib0Encoder/withCursor(reserving:_:)``); writes past the room trap.
+struct Lib0Cursor {
+    fileprivate var next: UnsafeMutablePointer<UInt8>
+    fileprivate let end: UnsafeMutablePointer<UInt8>
+
+    /// The most bytes a var-uint takes.
+    static let maxVarUInt = 10
+
+    @inline(__always) mutating func writeUInt8(_ value: UInt8) {
+        precondition(next < end, "cursor past the reserved room")
+        next.pointee = value
+        next += 1
+    }
+
+    @inline(__always) mutating func writeVarUInt(_ value: Int) {
+        var n = UInt64(value)
+        while n > 0x7F {
+            writeUInt8(UInt8(truncatingIfNeeded: n) | 0x80)
+            n >>= 7
+        }
+        writeUInt8(UInt8(truncatingIfNeeded: n))
     }
 }
