@@ -432,12 +432,8 @@ public final class Doc {
             if unknown > 0 { estimate += min(unknown, list.count) * 16 + unknown }
         }
         var enc = Lib0Encoder(capacity: estimate)
-        // The delete set first: its tight loop touches every struct with many
-        // cache misses in flight, so the struct writer below finds them cached
-        // (a cold encode was bound by one miss at a time per struct).
-        let deletes = deleteSetFromStore()
         writeStructs(&enc, from: sv)
-        deletes.write(&enc)
+        deleteSetFromStore().write(&enc)
         guard store.pending != nil || store.pendingDeleteSet != nil,
               let own = try? DecodedUpdate.decode(enc.bytes)
         else { return enc.finish() }
