@@ -52,7 +52,7 @@ public struct Lib0Encoder: Sendable {
     /// Writes several small fields at once: `body` gets a cursor over room
     /// for at least `maxBytes` bytes and must write no more than that. One
     /// buffer access for a struct's header instead of one per field.
-    mutating func withCursor(reserving maxBytes: Int, _ body: (inout Lib0Cursor) -> Void) {
+    @inline(__always) mutating func withCursor(reserving maxBytes: Int, _ body: (inout Lib0Cursor) -> Void) {
         makeRoom(maxBytes)
         let at = count
         count = storage.withUnsafeMutableBufferPointer { buf in
@@ -65,10 +65,7 @@ public struct Lib0Encoder: Sendable {
 
     /// Appends one byte.
     public mutating func writeUInt8(_ value: UInt8) {
-        makeRoom(1)
-        let at = count
-        storage.withUnsafeMutableBufferPointer { $0[at] = value }
-        count = at + 1
+        withCursor(reserving: 1) { $0.writeUInt8(value) }
     }
 
     /// Appends raw bytes without a length prefix.
@@ -80,19 +77,7 @@ public struct Lib0Encoder: Sendable {
 
     /// Appends an unsigned LEB128-style variable-length integer.
     public mutating func writeVarUInt(_ value: UInt64) {
-        makeRoom(10)
-        let at = count
-        count = storage.withUnsafeMutableBufferPointer { buf in
-            var n = value
-            var i = at
-            while n > 0x7F {
-                buf[i] = UInt8(truncatingIfNeeded: n) | 0x80
-                n >>= 7
-                i += 1
-            }
-            buf[i] = UInt8(truncatingIfNeeded: n)
-            return i + 1
-        }
+        withCursor(reserving: Lib0Cursor.maxVarUInt) { $0.writeVarUInt(value) }
     }
 
     /// Appends a non-negative `Int` as a var-uint.
@@ -194,7 +179,11 @@ struct Lib0Cursor {
     }
 
     @inline(__always) mutating func writeVarUInt(_ value: Int) {
-        var n = UInt64(value)
+        writeVarUInt(UInt64(value))
+    }
+
+    @inline(__always) mutating func writeVarUInt(_ value: UInt64) {
+        var n = value
         while n > 0x7F {
             writeUInt8(UInt8(truncatingIfNeeded: n) | 0x80)
             n >>= 7
