@@ -21,16 +21,25 @@ public enum ApplyResult: Sendable, Equatable {
     case refused(ErrorCode, String)
 }
 
-/// One live document: loaded from the store on first use, applies updates,
+/// One live document: loaded from the store on first use, validates updates,
 /// commits each one before acknowledging it, and fans out to subscribers.
 ///
-/// Updates are validated in full before anything changes (`Doc.applyUpdate`
-/// refuses malformed bytes without side effects), so one bad client never
-/// damages the document others edit.
+/// The document is held as its encoded updates (`EncodedDocument`), not as a
+/// `Doc`: a relay needs to validate, store and forward updates and answer
+/// state vectors, and a loaded `Doc` costs several times the bytes. Updates
+/// are validated in full before anything changes, so one bad client never
+/// damages the document others edit. When the updates held since the last
+/// snapshot outgrow it, a `Doc` built off the actor folds them into a new
+/// snapshot (garbage-collected, neighbours merged) in the store and in memory.
 public actor DocumentRoom {
     public let documentID: String
     private let store: any DocumentStore
-    private var doc: Doc?
+    private var state: EncodedDocument?
+    /// Bumped whenever `state` is dropped, so that a compaction that finishes
+    /// after a reload leaves the reloaded state alone.
+    private var generation = 0
+    /// The compaction under way, if any.
+    private var compaction: Task<Result<Int, StoreError>, Never>?
     private(set) var lastSeq = 0
     private var subscribers: [ConnectionID: @Sendable (RoomEvent) -> Void] = [:]
     /// Sync step 2 for an empty state vector, computed once per document
@@ -44,12 +53,18 @@ public actor DocumentRoom {
     private var unflushed = 0
     private var unflushedBytes = 0
     private var snapshotBytes = 0
+    /// Log bytes past which a busy room compacts without waiting to be
+    /// unloaded: the larger of this and the snapshot's size.
+    private let compactionMinimumBytes: Int
     /// Committed updates as the endpoints encode them, shared by all recipients.
     nonisolated let fanout = FanoutFrames()
 
-    /// Estimated memory of the loaded document: the bytes of its stored state
-    /// (snapshot and later updates); 0 when unloaded.
-    public var residentBytes: Int { doc == nil ? 0 : snapshotBytes + unflushedBytes + (fullStateCache?.bytes.count ?? 0) }
+    /// Memory the loaded document keeps: its updates, their range tables and
+    /// the shared sync step 2; 0 when unloaded.
+    public var residentBytes: Int {
+        guard let state else { return 0 }
+        return state.estimatedBytes + (fullStateCache?.bytes.count ?? 0)
+    }
 
     /// Runs a change of the memory estimate and moves the gauge by the difference.
     private func accounting(_ change: () -> Void) {
@@ -58,58 +73,65 @@ public actor DocumentRoom {
         metrics.residentBytes.increment(by: Double(residentBytes - before))
     }
 
-    public init(documentID: String, store: any DocumentStore, metrics: ServerMetrics = ServerMetrics()) {
+    /// - Parameter compactionMinimumBytes: log bytes held in memory before a
+    ///   busy room folds them into a snapshot (at least the snapshot's size).
+    public init(documentID: String, store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(),
+                compactionMinimumBytes: Int = 64 << 10) {
         self.documentID = documentID
         self.store = store
         self.metrics = metrics
+        self.compactionMinimumBytes = compactionMinimumBytes
     }
 
     /// Whether the document is in memory.
-    public var isLoaded: Bool { doc != nil }
+    public var isLoaded: Bool { state != nil }
 
     /// Drops the document from memory (subscribers stay; the next use loads
     /// it again). The log is first folded into a snapshot, so the reload is
     /// one read. Returns the bytes freed.
     @discardableResult
     public func unload() async throws(StoreError) -> Int {
-        guard doc != nil else { return 0 }
+        guard state != nil else { return 0 }
         if unflushed > 0 { try await compact() }
         // Another caller may have used the room while the snapshot was written: keep it then.
-        guard doc != nil, unflushed == 0 else { return 0 }
+        guard state != nil, unflushed == 0 else { return 0 }
         let freed = residentBytes
-        accounting {
-            doc = nil
-            fullStateCache = nil
-        }
-        metrics.openDocuments.decrement()
+        drop()
         metrics.roomsUnloaded.increment()
         return freed
     }
 
+    /// Forgets the loaded state (unload, or memory that holds what the store does not).
+    private func drop() {
+        guard state != nil else { return }
+        accounting {
+            state = nil
+            fullStateCache = nil
+        }
+        generation += 1
+        metrics.openDocuments.decrement()
+    }
+
     /// Loads the document. A load failure is an error, never an empty document.
-    private func loaded() async throws(StoreError) -> Doc {
+    private func loaded() async throws(StoreError) -> EncodedDocument {
         lastUsed = ContinuousClock.now
-        if let doc { return doc }
+        if let state { return state }
         let started = ContinuousClock.now
         let stored = try await store.load(documentID: documentID)
         metrics.storeDone(since: started)
-        // A random client id, as Yjs servers use: the engine's own follow-up
-        // edits (Yjs 13.6 formatting cleanup) must never reuse ids after a restart.
-        let d = Doc()
+        var d = EncodedDocument()
         do {
-            if let snapshot = stored.snapshot { try d.applyUpdate(snapshot) }
-            for u in stored.updates { try d.applyUpdate(u.update) }
+            if let snapshot = stored.snapshot { try d.load(snapshot) }
+            for u in stored.updates { try d.load(u.update) }
         } catch {
             throw StoreError(.corrupt, "document \(documentID) does not decode: \(error)")
         }
         // Reentrancy: another caller may have loaded meanwhile; keep the first.
-        if let doc { return doc }
-        let before = residentBytes
-        doc = d
+        if let state { return state }
+        accounting { state = d }
         unflushed = stored.updates.count
         unflushedBytes = stored.updates.reduce(0) { $0 + $1.update.count }
         snapshotBytes = stored.snapshot?.count ?? 0
-        metrics.residentBytes.increment(by: Double(residentBytes - before))
         lastSeq = stored.lastSeq
         metrics.openDocuments.increment()
         return d
@@ -122,7 +144,7 @@ public actor DocumentRoom {
     {
         let d = try await loaded()
         subscribers[connection] = send
-        return (try diff(d, stateVector), d.encodeStateVector())
+        return (try diff(d, stateVector), encodeStateVector(d.stateVector))
     }
 
     /// What a peer with `stateVector` lacks.
@@ -130,16 +152,18 @@ public actor DocumentRoom {
         try diff(try await loaded(), stateVector)
     }
 
-    private func diff(_ d: Doc, _ stateVector: [UInt8]) throws(StoreError) -> [UInt8] {
-        if stateVector == [0] {
+    private func diff(_ d: EncodedDocument, _ stateVector: [UInt8]) throws(StoreError) -> [UInt8] {
+        do {
+            if stateVector != [0], let sv = try? decodeStateVector(stateVector) { return try d.diff(since: sv) }
+            // An empty or malformed state vector: everything, shared by every such joiner of this version.
             if let c = fullStateCache, c.seq == lastSeq { return c.bytes }
-            let bytes = d.encodeStateAsUpdate(since: [:])
-            accounting { fullStateCache = (lastSeq, bytes) }
+            let bytes = try d.merged()
+            // One update is its own full state: nothing more to keep.
+            if d.updates.count > 1 { accounting { fullStateCache = (lastSeq, bytes) } }
             return bytes
-        }
-        do { return try d.encodeStateAsUpdate(since: stateVector) } catch {
-            // A malformed state vector from a client: answer with everything.
-            return d.encodeStateAsUpdate(since: [:])
+        } catch {
+            // Every update held was validated when it was added or loaded.
+            throw StoreError(.corrupt, "document \(documentID) does not merge: \(error)")
         }
     }
 
@@ -154,24 +178,20 @@ public actor DocumentRoom {
     /// and fanned out. An update that adds nothing is acknowledged, not stored.
     public func apply(_ update: [UInt8], from connection: ConnectionID, userID: String, role: Role) async -> ApplyResult {
         guard role.canWrite else { return .refused(.readOnly, "role \(role) cannot edit \(documentID)") }
-        let d: Doc
+        let d: EncodedDocument
         do { d = try await loaded() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
-        // Whether the client's transaction changed anything. The bytes relayed
-        // are the client's own (validated by the apply): re-encoding the
-        // transaction would cost a full encode per update for the same content.
-        var changed = false
-        let token = d.onAfterTransaction { txn in if !txn.local && txn.changedDocument { changed = true } }
-        defer { d.removeHandler(token) }
-        do {
-            try d.applyUpdate(update)
-        } catch {
-            return .refused(.malformedUpdate, "\(error)")
+        let addition: EncodedDocument.Addition
+        do { addition = try d.addition(of: update) } catch { return .refused(.malformedUpdate, "\(error)") }
+        // Structs or deletions the room already holds (a resend): acked, not stored.
+        // An update whose dependencies have not arrived adds its structs all
+        // the same, so it is stored: an ack must never promise what a restart loses.
+        guard !addition.isEmpty else { return .acked(serverSeq: lastSeq) }
+        // Held before the commit, so that a compaction running meanwhile folds it in
+        // (the store drops the log up to the sequence it saw, which may include this one).
+        accounting {
+            state?.append(update, addition)
+            fullStateCache = nil
         }
-        // An update whose dependencies have not arrived changes nothing visible
-        // yet but is held as pending: it must be stored (and relayed) all the
-        // same, or an ack would promise what a restart loses.
-        guard changed || d.hasPending else { return .acked(serverSeq: lastSeq) }
-        let change = update
         let seq: Int
         do {
             let started = ContinuousClock.now
@@ -179,24 +199,17 @@ public actor DocumentRoom {
             metrics.storeDone(since: started)
         } catch {
             // Memory now holds what the store does not: reload on next use.
-            if doc != nil {
-                accounting {
-                    doc = nil
-                    fullStateCache = nil
-                }
-                metrics.openDocuments.decrement()
-            }
-            fullStateCache = nil
+            drop()
             return .refused(.storeUnavailable, "commit failed: \(error.message)")
         }
         lastSeq = max(lastSeq, seq)
-        accounting {
-            unflushed += 1
-            unflushedBytes += update.count
-            fullStateCache = nil
-        }
+        unflushed += 1
+        unflushedBytes += update.count
         metrics.updatesCommitted.increment()
-        for (id, send) in subscribers where id != connection { send(.update(change, serverSeq: seq)) }
+        for (id, send) in subscribers where id != connection { send(.update(update, serverSeq: seq)) }
+        if compaction == nil, unflushedBytes > max(snapshotBytes, compactionMinimumBytes) {
+            compaction = Task { await self.compactOnce() }
+        }
         return .acked(serverSeq: seq)
     }
 
@@ -205,23 +218,54 @@ public actor DocumentRoom {
         for (id, send) in subscribers where id != connection { send(.awareness(update)) }
     }
 
-    /// Merges the log into a snapshot (compaction); returns the sequence covered.
+    /// Folds the log into a snapshot, in the store and in memory
+    /// (compaction); returns the sequence covered. Compactions run one at a
+    /// time: each replaces the updates it read, which another would move.
     @discardableResult
     public func compact() async throws(StoreError) -> Int {
-        let d = try await loaded()
-        let through = lastSeq
-        guard through > 0 else { return 0 }
-        let snapshot = d.encodeStateAsUpdate(since: [:]), sv = d.encodeStateVector()
-        let (count, bytes) = (unflushed, unflushedBytes)
-        let started = ContinuousClock.now
-        try await store.compact(documentID: documentID, throughSeq: through, snapshot: snapshot, stateVector: sv)
-        metrics.storeDone(since: started)
-        // Updates appended while the snapshot was written stay in the log.
-        accounting {
+        while let running = compaction { _ = await running.value }
+        let task = Task { await self.compactOnce() }
+        compaction = task
+        return try await task.value.get()
+    }
+
+    private func compactOnce() async -> Result<Int, StoreError> {
+        defer { compaction = nil }
+        do {
+            let d = try await loaded()
+            let through = lastSeq
+            guard through > 0 else { return .success(0) }
+            let (gen, folded) = (generation, d.updates.count)
+            let (count, bytes) = (unflushed, unflushedBytes)
+            let (snapshot, sv) = try await Self.snapshot(of: d.updates, documentID: documentID)
+            let started = ContinuousClock.now
+            try await store.compact(documentID: documentID, throughSeq: through, snapshot: snapshot, stateVector: sv)
+            metrics.storeDone(since: started)
+            // Updates appended while the snapshot was made stay, in the log and in memory.
             unflushed = max(0, unflushed - count)
             unflushedBytes = max(0, unflushedBytes - bytes)
             snapshotBytes = snapshot.count
+            if generation == gen {
+                accounting { state?.replaceFirst(folded, with: snapshot) }
+            }
+            return .success(through)
+        } catch {
+            return .failure(error)
         }
-        return through
+    }
+
+    /// Integrates `updates` into a `Doc` and encodes it: garbage collection
+    /// and merged neighbours make the snapshot smaller than the updates.
+    /// Runs off the room's actor, which keeps serving meanwhile.
+    private nonisolated static func snapshot(of updates: [[UInt8]], documentID: String)
+        async throws(StoreError) -> (snapshot: [UInt8], stateVector: [UInt8])
+    {
+        let doc = Doc()
+        do {
+            for u in updates { try doc.applyUpdate(u) }
+        } catch {
+            throw StoreError(.corrupt, "document \(documentID) does not decode: \(error)")
+        }
+        return (doc.encodeStateAsUpdate(since: [:]), doc.encodeStateVector())
     }
 }

@@ -41,18 +41,25 @@ struct DocumentRoomTests {
         let (store, _) = try SQLiteStoreTests.freshStore()
         try await store.migrate()
         let room = DocumentRoom(documentID: "w1/draft/c", store: store)
-        let updates = try StoreSuite.textUpdates(["hello", " world"], client: 13)
+        let updates = try StoreSuite.textUpdates(["hello", " world", "!"], client: 13)
         #expect(await room.apply(updates[0], from: 1, userID: "e", role: .editor) == .acked(serverSeq: 1))
         let before = await room.residentBytes
+        #expect(before >= updates[0].count)
+        // One update held is its own full state: handed out, not copied.
+        #expect(try await room.syncStep2(for: [0]) == updates[0])
+        #expect(await room.residentBytes == before)
+        guard case .acked = await room.apply(updates[1], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
+        // The same client's next clocks extend its range: only the bytes are added.
+        #expect(await room.residentBytes == before + updates[1].count)
         let full = try await room.syncStep2(for: [0])
-        #expect(await room.residentBytes == before + full.count)
+        #expect(await room.residentBytes == before + updates[1].count + full.count)
         // A second joiner of the same version gets the same bytes.
         #expect(try await room.syncStep2(for: [0]) == full)
-        guard case .acked = await room.apply(updates[1], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
-        #expect(await room.residentBytes == before + updates[1].count)
         let peer = Doc(clientID: 51)
-        try peer.applyUpdate(try await room.syncStep2(for: [0]))
+        try peer.applyUpdate(full)
         #expect(peer.getText("t").toString() == "hello world")
+        guard case .acked = await room.apply(updates[2], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
+        #expect(await room.residentBytes == before + updates[1].count + updates[2].count)
     }
 
     @Test("viewers, malformed updates and no-op updates change nothing in store or room")
@@ -181,6 +188,42 @@ struct DocumentRoomTests {
         let peer = Doc(clientID: 8)
         try peer.applyUpdate(try await restarted.syncStep2(for: [0]))
         #expect(peer.getText("t").toString() == "first second")
+    }
+
+    @Test("a busy room folds its log into a snapshot while updates keep arriving: memory stays near the document's size and a restart loses nothing")
+    func busyRoomCompacts() async throws {
+        let (store, path) = try SQLiteStoreTests.freshStore()
+        try await store.migrate()
+        let room = DocumentRoom(documentID: "w1/draft/busy", store: store, compactionMinimumBytes: 512)
+        // Two writers typing one character per update, as editors send them.
+        let words = (0..<300).map { "w\($0) " }
+        let a = try StoreSuite.textUpdates(words, client: 41)
+        let b = try StoreSuite.textUpdates(words.map { $0.uppercased() }, client: 42)
+        var peak = 0
+        for i in 0..<words.count {
+            for u in [a[i], b[i]] {
+                guard case .acked = await room.apply(u, from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
+            }
+            // A compaction awaited now and then, as unloading does, while background ones run too.
+            if i % 97 == 0 { try await room.compact() }
+            peak = max(peak, await room.residentBytes)
+        }
+        let stored = try await store.load(documentID: "w1/draft/busy")
+        #expect(stored.snapshot != nil, "no compaction ran")
+        #expect(stored.updates.count < 2 * words.count / 2, "the store's log was not folded: \(stored.updates.count) updates")
+        let total = (a + b).reduce(0) { $0 + $1.count }
+        let full = try await room.syncStep2(for: [0])
+        // Held: a snapshot plus at most the threshold (the larger of 512 bytes and the snapshot) of log.
+        #expect(peak < total / 2, "resident \(peak) bytes for \(total) bytes of updates")
+        let expected = Doc(clientID: 1)
+        for u in a + b { try expected.applyUpdate(u) }
+        let fromRoom = Doc(clientID: 2)
+        try fromRoom.applyUpdate(full)
+        #expect(fromRoom.getText("t").toString() == expected.getText("t").toString())
+        let restarted = DocumentRoom(documentID: "w1/draft/busy", store: try SQLiteDocumentStore(path: path))
+        let reloaded = Doc(clientID: 3)
+        try reloaded.applyUpdate(try await restarted.syncStep2(for: [0]))
+        #expect(reloaded.getText("t").toString() == expected.getText("t").toString())
     }
 
     @Test("document ids are validated")
