@@ -9,6 +9,8 @@ let usageText = """
                                          replay an editing trace and measure the CRDT engine
       client [--documents N] [--edits N] [--json]
                                          client core: edit latency, cold open, reconnect vs full re-sync
+      rooms PATH.json.gz [--rooms N] [--edits M] [--json]
+                                         server memory per open document, against its encoded size
       server [--clients K] [--seconds S] [--rate R] [--server nest|yws] [--json]
                                          load: K y-websocket clients against nest-server and Debian's y-websocket server
       --help                             this text
@@ -23,6 +25,8 @@ case "trace":
     exit(TraceCommand.run(Array(arguments.dropFirst())))
 case "client":
     exit(await ClientBenchCommand.run(Array(arguments.dropFirst())))
+case "rooms":
+    exit(await RoomMemoryCommand.run(Array(arguments.dropFirst())))
 case "server":
     exit(await ServerBenchCommand.run(Array(arguments.dropFirst())))
 case "--version":

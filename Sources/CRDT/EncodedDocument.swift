@@ -54,7 +54,7 @@ public struct EncodedDocument: Sendable {
     /// Adds an update checked by ``addition(of:)`` against this document
     /// (or an earlier state of it: ranges already held are merged, not doubled).
     public mutating func append(_ update: [UInt8], _ addition: Addition) {
-        updates.append(update)
+        updates.append(Self.trimmed(update))
         byteCount += update.count
         for (client, range) in addition.structs { held.insert(client: client, range) }
         for (client, range) in addition.deletes { deleted.insert(client: client, range) }
@@ -70,8 +70,17 @@ public struct EncodedDocument: Sendable {
     public mutating func replaceFirst(_ count: Int, with snapshot: [UInt8]) {
         let n = min(max(count, 0), updates.count)
         byteCount -= updates[..<n].reduce(0) { $0 + $1.count }
-        updates.replaceSubrange(0..<n, with: [snapshot])
+        updates.replaceSubrange(0..<n, with: [Self.trimmed(snapshot)])
         byteCount += snapshot.count
+    }
+
+    /// `bytes` in storage of its own size: encoders hand out their buffer
+    /// with up to as much room again unused, which a held update would keep.
+    private static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.capacity - bytes.count > 64 else { return bytes }
+        return [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
+            initialized = buffer.initialize(fromContentsOf: bytes)
+        }
     }
 
     /// Per client, the end of the held clock range that starts at 0 (spec 5.1).

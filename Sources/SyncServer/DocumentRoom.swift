@@ -42,9 +42,9 @@ public actor DocumentRoom {
     private var compaction: Task<Result<Int, StoreError>, Never>?
     private(set) var lastSeq = 0
     private var subscribers: [ConnectionID: @Sendable (RoomEvent) -> Void] = [:]
-    /// Sync step 2 for an empty state vector, computed once per document
-    /// version and dropped when the next update makes it stale (kept, it
-    /// would double the memory of every document anyone ever joined).
+    /// Sync step 2 for an empty state vector while a compaction runs (which
+    /// keeps the updates from being replaced by their merge), computed once
+    /// per document version and dropped when the next update makes it stale.
     private var fullStateCache: (seq: Int, bytes: [UInt8])?
     private let metrics: ServerMetrics
     /// When the room was last used, for least-recently-used unloading.
@@ -157,9 +157,17 @@ public actor DocumentRoom {
             if stateVector != [0], let sv = try? decodeStateVector(stateVector) { return try d.diff(since: sv) }
             // An empty or malformed state vector: everything, shared by every such joiner of this version.
             if let c = fullStateCache, c.seq == lastSeq { return c.bytes }
+            if d.updates.count == 1 { return d.updates[0] }
             let bytes = try d.merged()
-            // One update is its own full state: nothing more to keep.
-            if d.updates.count > 1 { accounting { fullStateCache = (lastSeq, bytes) } }
+            if compaction == nil {
+                // The merged update replaces those it merges: later joiners get it as it is,
+                // and memory holds the document once.
+                accounting { state?.replaceFirst(d.updates.count, with: bytes) }
+                return state?.updates.first ?? bytes
+            } else {
+                // A compaction will replace the updates it read: keep the merge beside them until then.
+                accounting { fullStateCache = (lastSeq, bytes) }
+            }
             return bytes
         } catch {
             // Every update held was validated when it was added or loaded.

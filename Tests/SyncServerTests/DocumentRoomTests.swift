@@ -36,8 +36,8 @@ struct DocumentRoomTests {
         #expect(peer.getText("t").toString() == "hi")
     }
 
-    @Test("the shared sync step 2 for new joiners is counted in memory and dropped once stale")
-    func fullStateCacheIsCountedAndDropped() async throws {
+    @Test("the full state for new joiners is merged once per version and held once")
+    func fullStateMergedOnce() async throws {
         let (store, _) = try SQLiteStoreTests.freshStore()
         try await store.migrate()
         let room = DocumentRoom(documentID: "w1/draft/c", store: store)
@@ -51,15 +51,15 @@ struct DocumentRoomTests {
         guard case .acked = await room.apply(updates[1], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
         // The same client's next clocks extend its range: only the bytes are added.
         #expect(await room.residentBytes == before + updates[1].count)
+        // Joining merges the updates into one, which replaces them: held once, handed to every joiner.
         let full = try await room.syncStep2(for: [0])
-        #expect(await room.residentBytes == before + updates[1].count + full.count)
-        // A second joiner of the same version gets the same bytes.
+        #expect(await room.residentBytes == before - updates[0].count + full.count)
         #expect(try await room.syncStep2(for: [0]) == full)
         let peer = Doc(clientID: 51)
         try peer.applyUpdate(full)
         #expect(peer.getText("t").toString() == "hello world")
         guard case .acked = await room.apply(updates[2], from: 1, userID: "e", role: .editor) else { Issue.record("refused"); return }
-        #expect(await room.residentBytes == before + updates[1].count + updates[2].count)
+        #expect(await room.residentBytes == before - updates[0].count + full.count + updates[2].count)
     }
 
     @Test("viewers, malformed updates and no-op updates change nothing in store or room")
