@@ -142,32 +142,31 @@ public actor DocumentRoom {
     public func subscribe(_ connection: ConnectionID, stateVector: [UInt8], send: @escaping @Sendable (RoomEvent) -> Void)
         async throws(StoreError) -> (syncStep2: [UInt8], stateVector: [UInt8])
     {
-        let d = try await loaded()
+        let step2 = try await syncStep2(for: stateVector)
         subscribers[connection] = send
-        return (try diff(d, stateVector), encodeStateVector(d.stateVector))
+        return (step2, encodeStateVector(state?.stateVector ?? [:]))
     }
 
     /// What a peer with `stateVector` lacks.
     public func syncStep2(for stateVector: [UInt8]) async throws(StoreError) -> [UInt8] {
-        try diff(try await loaded(), stateVector)
-    }
-
-    private func diff(_ d: EncodedDocument, _ stateVector: [UInt8]) throws(StoreError) -> [UInt8] {
+        _ = try await loaded()
+        // The state is read in place, not copied into a local: replacing its
+        // updates while a copy lives would copy them all.
+        guard let count = state?.updates.count else { throw StoreError(.unavailable, "document \(documentID) was unloaded") }
         do {
-            if stateVector != [0], let sv = try? decodeStateVector(stateVector) { return try d.diff(since: sv) }
+            if stateVector != [0], let sv = try? decodeStateVector(stateVector) { return try state?.diff(since: sv) ?? [] }
             // An empty or malformed state vector: everything, shared by every such joiner of this version.
             if let c = fullStateCache, c.seq == lastSeq { return c.bytes }
-            if d.updates.count == 1 { return d.updates[0] }
-            let bytes = try d.merged()
+            if count == 1, let only = state?.updates.first { return only }
+            let bytes = try state?.merged() ?? []
             if compaction == nil {
                 // The merged update replaces those it merges: later joiners get it as it is,
                 // and memory holds the document once.
-                accounting { state?.replaceFirst(d.updates.count, with: bytes) }
+                accounting { state?.replaceFirst(count, with: bytes) }
                 return state?.updates.first ?? bytes
-            } else {
-                // A compaction will replace the updates it read: keep the merge beside them until then.
-                accounting { fullStateCache = (lastSeq, bytes) }
             }
+            // A compaction will replace the updates it read: keep the merge beside them until then.
+            accounting { fullStateCache = (lastSeq, bytes) }
             return bytes
         } catch {
             // Every update held was validated when it was added or loaded.
@@ -186,10 +185,16 @@ public actor DocumentRoom {
     /// and fanned out. An update that adds nothing is acknowledged, not stored.
     public func apply(_ update: [UInt8], from connection: ConnectionID, userID: String, role: Role) async -> ApplyResult {
         guard role.canWrite else { return .refused(.readOnly, "role \(role) cannot edit \(documentID)") }
-        let d: EncodedDocument
-        do { d = try await loaded() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
+        // The state is read in place, never copied into a local: appending to
+        // it while a copy lives would copy every update held, per update.
+        do { _ = try await loaded() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
         let addition: EncodedDocument.Addition
-        do { addition = try d.addition(of: update) } catch { return .refused(.malformedUpdate, "\(error)") }
+        do {
+            guard let a = try state?.addition(of: update) else { return .refused(.storeUnavailable, "cannot load \(documentID)") }
+            addition = a
+        } catch {
+            return .refused(.malformedUpdate, "\(error)")
+        }
         // Structs or deletions the room already holds (a resend): acked, not stored.
         // An update whose dependencies have not arrived adds its structs all
         // the same, so it is stored: an ack must never promise what a restart loses.
