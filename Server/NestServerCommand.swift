@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an unused document stays loaded (env NEST_ROOM_IDLE_SECONDS, default 60).") var roomIdleSeconds: Int?
     @Option(help: "Memory budget for loaded documents in MiB (env NEST_MEMORY_BUDGET_MB, default 256).") var memoryBudgetMb: Int?
     @Option(help: "Queue of connections not yet accepted (env NEST_LISTEN_BACKLOG, default 4096).") var listenBacklog: Int?
+    @Option(help: "Connections accepted per wake-up of the listening socket (env NEST_ACCEPTS_PER_WAKEUP, default 64).") var acceptsPerWakeup: Int?
     @Option(help: "Connections set up at once (env NEST_MAX_CONCURRENT_JOINS, default 128).") var maxConcurrentJoins: Int?
     @Option(help: "Connections waiting to be set up before new ones get 1013 (env NEST_JOIN_QUEUE, default 10000).") var joinQueue: Int?
     @Option(help: "Seconds between WebSocket pings; silent connections are dropped (env NEST_KEEPALIVE_SECONDS, default 30).") var keepaliveSeconds: Int?
@@ -70,6 +71,7 @@ struct Serve: AsyncParsableCommand {
         config.roomIdleSeconds = roomIdleSeconds ?? env["NEST_ROOM_IDLE_SECONDS"].flatMap(Int.init) ?? config.roomIdleSeconds
         config.memoryBudgetBytes = (memoryBudgetMb ?? env["NEST_MEMORY_BUDGET_MB"].flatMap(Int.init)).map { $0 << 20 } ?? config.memoryBudgetBytes
         config.listenBacklog = max(1, listenBacklog ?? env["NEST_LISTEN_BACKLOG"].flatMap(Int.init) ?? config.listenBacklog)
+        config.acceptsPerWakeup = max(1, acceptsPerWakeup ?? env["NEST_ACCEPTS_PER_WAKEUP"].flatMap(Int.init) ?? config.acceptsPerWakeup)
         config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
         config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
         config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)

@@ -313,30 +313,42 @@ enum ServerBenchCommand {
     /// network blip; returns the seconds until every one has its room's state.
     static func reconnectStorm(url: @escaping @Sendable (String) -> String, clients: Int, rooms: Int, log: Logger, ledger: Ledger) async throws -> Double {
         let start = ContinuousClock.now
-        await withTaskGroup(of: Void.self) { group in
+        // Per client: seconds until its upgrade completed and until it had the room's state.
+        let times = await withTaskGroup(of: (upgraded: Double, synced: Double)?.self) { group in
             for c in 0..<clients {
                 group.addTask {
+                    let result = Mutex<(Double, Double)?>(nil)
                     do {
                         try await WebSocketClient.connect(url: url("room\(c % max(rooms, 1))"), logger: log) { inbound, outbound, _ in
+                            let upgraded = Stats.ms(ContinuousClock.now - start) / 1000
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
-                            var synced = false
                             for try await frame in inbound.messages(maxSize: 1 << 24) {
                                 guard case .binary(let b) = frame else { continue }
                                 if case .syncStep2 = try YWebSocketMessage(decoding: Array(buffer: b)) {
-                                    synced = true
+                                    let synced = Stats.ms(ContinuousClock.now - start) / 1000
+                                    result.withLock { $0 = (upgraded, synced) }
                                     break
                                 }
                             }
-                            if !synced { ledger.failures.add(1, ordering: .relaxed) }
                             try await outbound.close(.normalClosure, reason: nil)
                         }
-                    } catch {
-                        ledger.failures.add(1, ordering: .relaxed)
-                    }
+                    } catch {}
+                    let outcome = result.withLock { $0 }
+                    if outcome == nil { ledger.failures.add(1, ordering: .relaxed) }
+                    return outcome
                 }
             }
+            var all: [(upgraded: Double, synced: Double)] = []
+            for await t in group { if let t { all.append(t) } }
+            return all
         }
-        return Stats.ms(ContinuousClock.now - start) / 1000
+        let total = Stats.ms(ContinuousClock.now - start) / 1000
+        let upgraded = times.map(\.upgraded).sorted(), synced = times.map(\.synced).sorted()
+        func at(_ xs: [Double], _ q: Double) -> Double { xs.isEmpty ? 0 : xs[min(xs.count - 1, Int(Double(xs.count) * q))] }
+        FileHandle.standardError.write(Data(String(
+            format: "    reconnect storm: upgraded p50 %.2f s, p90 %.2f s, last %.2f s; resynced p50 %.2f s, p90 %.2f s, last %.2f s\n",
+            at(upgraded, 0.5), at(upgraded, 0.9), upgraded.last ?? 0, at(synced, 0.5), at(synced, 0.9), synced.last ?? 0).utf8))
+        return total
     }
 
     /// Fills one document with about `kilobytes` of text, then connects

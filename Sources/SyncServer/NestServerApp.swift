@@ -103,7 +103,12 @@ public enum NestServerApp {
             router: router,
             server: endpoints,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server", backlog: config.listenBacklog),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.port) },
+            onServerRunning: { channel in
+                // NIO accepts 4 connections per wake-up by default: 5,000 clients reconnecting at once
+                // waited in the accept queue (1,200 of them for two seconds) while the loops were busy.
+                try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(config.acceptsPerWakeup)).get()
+                onListening(channel.localAddress?.port ?? config.port)
+            },
             logger: logger
         )
         // The server, a watcher that applies membership changes to live connections within a second,

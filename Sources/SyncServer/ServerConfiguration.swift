@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     /// reconnect storm overflows it and the dropped clients wait out a one-second
     /// SYN retransmission.
     public var listenBacklog = 4_096
+    /// Connections accepted per wake-up of the listening socket. Default 64
+    /// (NIO's is 4: while the event loops are busy setting up connections, a
+    /// reconnect storm then waits in the accept queue).
+    public var acceptsPerWakeup = 64
     /// Connections set up at the same time (token, memberships, room load);
     /// later ones wait their turn in arrival order. Default 128.
     public var maxConcurrentJoins = 128
@@ -51,7 +55,7 @@ public struct ServerConfiguration: Sendable {
         let store = databaseURL == nil ? "sqlite \(dataDirectory)/nest.sqlite" : "postgresql (DATABASE_URL set)"
         return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "no HS256 secret" : "HS256 secret set")\(jwksFile.map { ", JWKS \($0)" } ?? ""), "
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
-            + "admission: backlog \(listenBacklog), \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
+            + "admission: backlog \(listenBacklog), \(acceptsPerWakeup) accepts per wake-up, \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
             + "keepalive \(keepaliveSeconds) s; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
     }
