@@ -284,14 +284,22 @@ struct NestProtocolEndToEndTests {
         doc.onUpdate { u, _ in updates.append(u) }
         for i in 0..<20 { try doc.getText("t").insert(doc.getText("t").length, "<\(i)>") }
         let toSend = updates
-        _ = try await NestConnection.session(port: server.port) { c in
+        let logTail: @Sendable () -> String = { server.logTail() }
+        let closed = try await NestConnection.session(port: server.port) { c in
             try await c.send(NestConnection.hello(alice))
-            _ = try await c.next()
+            guard case .welcome? = try await c.next() else {
+                Issue.record("round \(round): no welcome; server log:\n\(logTail())")
+                return
+            }
             for (i, u) in toSend.enumerated() { try await c.send(.update(documentID: "w1/draft/k", clientSeq: i, update: u)) }
             var acked = 0
-            while acked < toSend.count, let m = try await c.next() { if case .ack = m { acked += 1 } }
-            #expect(acked == toSend.count)
+            var others: [String] = []
+            while acked < toSend.count, let m = try await c.next() {
+                if case .ack = m { acked += 1 } else { others.append("\(m)") }
+            }
+            #expect(acked == toSend.count, "round \(round): acked \(acked); other messages \(others.prefix(3)); server log:\n\(logTail())")
         }
+        #expect(closed == nil, "round \(round): the server closed the connection with \(closed.map(String.init) ?? "")")
         server.kill9()
         try server.start()
         defer { server.stop() }

@@ -65,7 +65,11 @@ public final class ServerProcess: @unchecked Sendable {
         p.environment = environment.merging(serveEnvironment) { _, b in b }
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        // Kept for post-mortems: a failing test can show what the server said (`logTail`).
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = FileHandle(forWritingAtPath: logPath)
+        log?.seekToEndOfFile()
+        p.standardError = log ?? FileHandle.nullDevice
         try p.run()
         process = p
         var buffer = ""
@@ -80,6 +84,15 @@ public final class ServerProcess: @unchecked Sendable {
             }
         }
         throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(buffer)"])
+    }
+
+    /// Where the server's log (stderr) goes, across restarts.
+    public var logPath: String { dataDir + "/server.log" }
+
+    /// The end of the server's log, for failure messages.
+    public func logTail(_ characters: Int = 3_000) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return String(text.suffix(characters))
     }
 
     /// SIGKILL: no chance to flush anything.
