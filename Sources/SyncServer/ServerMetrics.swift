@@ -33,7 +33,7 @@ public final class ServerMetrics: Sendable {
         nestConnections = registry.makeGauge(descriptor: connections, labels: [("endpoint", "sync")])
         yjsConnections = registry.makeGauge(descriptor: connections, labels: [("endpoint", "yjs")])
         openDocuments = registry.makeGauge(descriptor: name("open_documents", "", "Documents loaded in memory"))
-        residentBytes = registry.makeGauge(descriptor: name("resident", "bytes", "Estimated bytes of the loaded documents (their stored state)"))
+        residentBytes = registry.makeGauge(descriptor: name("resident", "bytes", "Bytes held for the loaded documents (their updates, range tables and any shared full state)"))
         updatesCommitted = registry.makeCounter(descriptor: name("updates", "total", "Updates committed to the store"))
         bytesIn = registry.makeCounter(descriptor: name("bytes_in", "total", "WebSocket payload bytes received"))
         bytesOut = registry.makeCounter(descriptor: name("bytes_out", "total", "WebSocket payload bytes sent"))
