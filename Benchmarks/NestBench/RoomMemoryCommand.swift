@@ -50,25 +50,14 @@ enum RoomMemoryCommand {
     static func measure(_ trace: EditingTrace, _ o: Options) async throws {
         // The base state and the live edits after it.
         let author = Doc(clientID: 2_654_435_769)
-        let text = author.getText("text")
-        var mapper = PositionMapper(trace: trace)
         var edits: [[UInt8]] = []
         author.onUpdate { u, _ in edits.append(u) }
-        if !trace.startContent.isEmpty { try text.insert(0, trace.startContent) }
         let split = max(0, trace.txns.count - o.edits)
         var base: [UInt8] = []
-        for (n, txn) in trace.txns.enumerated() {
+        try TraceCommand.replay(trace, into: author) { n in
             if n == split {
                 base = author.encodeStateAsUpdate(since: [:])
                 edits = []
-            }
-            try author.transact { _ in
-                for p in txn {
-                    let (offset, length) = mapper.utf16Range(p.position, p.deleteCount)
-                    if length > 0 { try text.delete(offset, count: length) }
-                    if !p.insert.isEmpty { try text.insert(offset, p.insert) }
-                    mapper.apply(p)
-                }
             }
         }
         let encodedSize = author.encodeStateAsUpdate(since: [:]).count

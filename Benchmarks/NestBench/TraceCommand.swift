@@ -95,13 +95,16 @@ enum TraceCommand {
 
     static func mb(_ bytes: Int) -> Double { (Double(bytes) / 1_048_576 * 10).rounded() / 10 }
 
-    /// Replays the trace: one transaction per trace txn, or the whole trace as one.
-    static func replay(_ trace: EditingTrace, into doc: Doc, oneTransaction: Bool = false) throws {
+    /// Replays the trace: one transaction per trace txn, or the whole trace as
+    /// one; `beforeTransaction` is called with each txn's index first.
+    static func replay(_ trace: EditingTrace, into doc: Doc, oneTransaction: Bool = false,
+                       beforeTransaction: (Int) -> Void = { _ in }) throws {
         let text = doc.getText("text")
         var mapper = PositionMapper(trace: trace)
         func run() throws {
             if !trace.startContent.isEmpty { try text.insert(0, trace.startContent) }
-            for txn in trace.txns {
+            for (n, txn) in trace.txns.enumerated() {
+                beforeTransaction(n)
                 try doc.transact { _ in
                     for p in txn {
                         let (offset, length) = mapper.utf16Range(p.position, p.deleteCount)
