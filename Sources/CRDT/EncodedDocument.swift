@@ -101,6 +101,10 @@ public struct EncodedDocument: Sendable {
     /// What a peer with state vector `stateVector` lacks (spec 5.3): the
     /// structs past its clocks and every deletion.
     public func diff(since stateVector: [Int: Int]) throws(CRDTError) -> [UInt8] {
+        // A peer that has every struct held lacks at most deletions: no need to decode anything.
+        if held.isCovered(by: stateVector) {
+            return DecodedUpdate(clients: [], deleteSet: deleted.deleteSet).encode()
+        }
         var decoded: [DecodedUpdate] = []
         decoded.reserveCapacity(updates.count)
         for u in updates { decoded.append(try DecodedUpdate.decode(u)) }
@@ -147,6 +151,23 @@ struct ClockRanges: Sendable {
             if ranges[mid].clock + ranges[mid].length > clock { hi = mid } else { lo = mid + 1 }
         }
         return lo
+    }
+
+    /// Whether a state vector reaches past every range held.
+    func isCovered(by stateVector: [Int: Int]) -> Bool {
+        clients.allSatisfy { client, ranges in
+            guard let last = ranges.last else { return true }
+            return last.clock + last.length <= stateVector[client] ?? 0
+        }
+    }
+
+    /// The ranges as a delete set.
+    var deleteSet: DeleteSet {
+        var ds = DeleteSet()
+        for client in clients.keys.sorted() {
+            for r in clients[client] ?? [] { ds.add(client: client, clock: r.clock, length: r.length) }
+        }
+        return ds
     }
 
     var contiguousEnds: [Int: Int] {

@@ -57,6 +57,16 @@ struct EncodedDocumentTests {
         #expect(ConvergenceTests.snapshot(partial) == expected, "seed \(seed): diff left the partial replica behind")
         #expect(!partial.hasPending, "seed \(seed): diff left structs pending")
 
+        // A peer with everything gets the deletions alone, as the merged update's diff would give them.
+        let upToDate = try encoded.diff(since: reference.stateVector)
+        #expect(upToDate == (try Updates.diff(try encoded.merged(), stateVector: encodeStateVector(reference.stateVector))),
+                "seed \(seed): the up-to-date answer differs from the decoded diff")
+        let copy = Doc(clientID: 6)
+        try copy.applyUpdate(try encoded.merged())
+        let before = try copy.encodeStateAsUpdate()
+        try copy.applyUpdate(upToDate)
+        #expect(try copy.encodeStateAsUpdate() == before, "seed \(seed): the up-to-date answer changed an up-to-date peer")
+
         // A compaction of the first updates (a Doc's snapshot) changes no answer.
         let folded = Int.random(in: 0...encoded.updates.count, using: &rng)
         let compactor = Doc(clientID: 4)
