@@ -122,6 +122,7 @@ public enum NestServerApp {
                     if r.removedIdle + r.unloadedForBudget > 0 {
                         logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
                     }
+                    HeapTrim.returnFreePages()
                 }
             }
             group.addTask {
