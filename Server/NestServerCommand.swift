@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "JSON Web Key Set file with ES256/RS256 public keys (env NEST_JWKS_FILE).") var jwksFile: String?
     @Option(help: "Largest message in bytes (env NEST_MAX_MESSAGE_BYTES, default 8388608).") var maxMessageBytes: Int?
     @Option(help: "Updates per second per connection (env NEST_UPDATES_PER_SECOND, default 200).") var updatesPerSecond: Int?
+    @Option(help: "KiB of updates a loaded document collects past its snapshot before they are folded into a new one (env NEST_COMPACTION_MIN_KB, default 64).") var compactionMinKb: Int?
     @Option(help: "Seconds an unused document stays loaded (env NEST_ROOM_IDLE_SECONDS, default 60).") var roomIdleSeconds: Int?
     @Option(help: "Memory budget for loaded documents in MiB (env NEST_MEMORY_BUDGET_MB, default 256).") var memoryBudgetMb: Int?
     @Option(help: "Queue of connections not yet accepted (env NEST_LISTEN_BACKLOG, default 4096).") var listenBacklog: Int?
@@ -69,6 +70,7 @@ struct Serve: AsyncParsableCommand {
         config.maxMessageBytes = maxMessageBytes ?? env["NEST_MAX_MESSAGE_BYTES"].flatMap(Int.init) ?? config.maxMessageBytes
         config.updatesPerSecond = updatesPerSecond ?? env["NEST_UPDATES_PER_SECOND"].flatMap(Int.init) ?? config.updatesPerSecond
         config.roomIdleSeconds = roomIdleSeconds ?? env["NEST_ROOM_IDLE_SECONDS"].flatMap(Int.init) ?? config.roomIdleSeconds
+        config.compactionMinimumBytes = max(1, compactionMinKb ?? env["NEST_COMPACTION_MIN_KB"].flatMap(Int.init) ?? (config.compactionMinimumBytes >> 10)) << 10
         config.memoryBudgetBytes = (memoryBudgetMb ?? env["NEST_MEMORY_BUDGET_MB"].flatMap(Int.init)).map { $0 << 20 } ?? config.memoryBudgetBytes
         config.listenBacklog = max(1, listenBacklog ?? env["NEST_LISTEN_BACKLOG"].flatMap(Int.init) ?? config.listenBacklog)
         config.acceptsPerWakeup = max(1, acceptsPerWakeup ?? env["NEST_ACCEPTS_PER_WAKEUP"].flatMap(Int.init) ?? config.acceptsPerWakeup)

@@ -66,7 +66,7 @@ public enum NestServerApp {
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let metrics = ServerMetrics()
-        let registry = RoomRegistry(store: store, metrics: metrics)
+        let registry = RoomRegistry(store: store, metrics: metrics, compactionMinimumBytes: config.compactionMinimumBytes)
         let live = LiveConnections()
         let gate = JoinGate(limit: config.maxConcurrentJoins, queueLimit: config.joinQueueLimit, metrics: metrics)
         let server = ServerContext(

@@ -8,21 +8,24 @@
 public actor RoomRegistry {
     private let store: any DocumentStore
     private let metrics: ServerMetrics
+    private let compactionMinimumBytes: Int
     private var rooms: [String: DocumentRoom] = [:]
     /// When each room was last handed out, so a room just fetched by a
     /// connection that is about to subscribe is never dropped.
     private var handedOut: [String: ContinuousClock.Instant] = [:]
 
-    public init(store: any DocumentStore, metrics: ServerMetrics = ServerMetrics()) {
+    /// - Parameter compactionMinimumBytes: see ``DocumentRoom/init(documentID:store:metrics:compactionMinimumBytes:)``.
+    public init(store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(), compactionMinimumBytes: Int = 64 << 10) {
         self.store = store
         self.metrics = metrics
+        self.compactionMinimumBytes = compactionMinimumBytes
     }
 
     /// The room of `documentID`, created if needed.
     public func room(_ documentID: String) -> DocumentRoom {
         handedOut[documentID] = ContinuousClock.now
         if let r = rooms[documentID] { return r }
-        let r = DocumentRoom(documentID: documentID, store: store, metrics: metrics)
+        let r = DocumentRoom(documentID: documentID, store: store, metrics: metrics, compactionMinimumBytes: compactionMinimumBytes)
         rooms[documentID] = r
         return r
     }

@@ -45,6 +45,9 @@ public struct ServerConfiguration: Sendable {
 
     /// Seconds a document stays loaded after its last use with nobody subscribed. Default 60.
     public var roomIdleSeconds = 60
+    /// Bytes of updates a loaded document collects past its snapshot before
+    /// they are folded into a new one (at least the snapshot's size). Default 64 KiB.
+    public var compactionMinimumBytes = 64 << 10
     /// Memory budget for loaded documents, in bytes; least recently used ones are unloaded above it. Default 256 MiB.
     public var memoryBudgetBytes = 256 << 20
 
@@ -57,6 +60,7 @@ public struct ServerConfiguration: Sendable {
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
             + "admission: backlog \(listenBacklog), \(acceptsPerWakeup) accepts per wake-up, \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
             + "keepalive \(keepaliveSeconds) s; "
-            + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB"
+            + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB, "
+            + "compaction past \(compactionMinimumBytes >> 10) KiB of updates"
     }
 }
