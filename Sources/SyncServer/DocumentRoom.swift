@@ -113,9 +113,11 @@ public actor DocumentRoom {
     }
 
     /// Loads the document. A load failure is an error, never an empty document.
-    private func loaded() async throws(StoreError) -> EncodedDocument {
+    /// Returns nothing on purpose: callers read `state` in place, because a
+    /// copy alive while the state is appended to would copy every update held.
+    private func load() async throws(StoreError) {
         lastUsed = ContinuousClock.now
-        if let state { return state }
+        if state != nil { return }
         let started = ContinuousClock.now
         let stored = try await store.load(documentID: documentID)
         metrics.storeDone(since: started)
@@ -127,14 +129,13 @@ public actor DocumentRoom {
             throw StoreError(.corrupt, "document \(documentID) does not decode: \(error)")
         }
         // Reentrancy: another caller may have loaded meanwhile; keep the first.
-        if let state { return state }
+        if state != nil { return }
         accounting { state = d }
         unflushed = stored.updates.count
         unflushedBytes = stored.updates.reduce(0) { $0 + $1.update.count }
         snapshotBytes = stored.snapshot?.count ?? 0
         lastSeq = stored.lastSeq
         metrics.openDocuments.increment()
-        return d
     }
 
     /// Adds a subscriber; returns the update that brings a peer with
@@ -149,9 +150,7 @@ public actor DocumentRoom {
 
     /// What a peer with `stateVector` lacks.
     public func syncStep2(for stateVector: [UInt8]) async throws(StoreError) -> [UInt8] {
-        _ = try await loaded()
-        // The state is read in place, not copied into a local: replacing its
-        // updates while a copy lives would copy them all.
+        try await load()
         guard let count = state?.updates.count else { throw StoreError(.unavailable, "document \(documentID) was unloaded") }
         do {
             if stateVector != [0], let sv = try? decodeStateVector(stateVector) { return try state?.diff(since: sv) ?? [] }
@@ -185,9 +184,7 @@ public actor DocumentRoom {
     /// and fanned out. An update that adds nothing is acknowledged, not stored.
     public func apply(_ update: [UInt8], from connection: ConnectionID, userID: String, role: Role) async -> ApplyResult {
         guard role.canWrite else { return .refused(.readOnly, "role \(role) cannot edit \(documentID)") }
-        // The state is read in place, never copied into a local: appending to
-        // it while a copy lives would copy every update held, per update.
-        do { _ = try await loaded() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
+        do { try await load() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }
         let addition: EncodedDocument.Addition
         do {
             guard let a = try state?.addition(of: update) else { return .refused(.storeUnavailable, "cannot load \(documentID)") }
@@ -245,12 +242,13 @@ public actor DocumentRoom {
     private func compactOnce() async -> Result<Int, StoreError> {
         defer { compaction = nil }
         do {
-            let d = try await loaded()
+            try await load()
             let through = lastSeq
-            guard through > 0 else { return .success(0) }
-            let (gen, folded) = (generation, d.updates.count)
+            guard through > 0, let updates = state?.updates else { return .success(0) }
+            let (gen, folded) = (generation, updates.count)
             let (count, bytes) = (unflushed, unflushedBytes)
-            let (snapshot, sv) = try await Self.snapshot(of: d.updates, documentID: documentID)
+            // The first append while this runs copies the list of updates once (the snapshot reads them).
+            let (snapshot, sv) = try await Self.snapshot(of: updates, documentID: documentID)
             let started = ContinuousClock.now
             try await store.compact(documentID: documentID, throughSeq: through, snapshot: snapshot, stateVector: sv)
             metrics.storeDone(since: started)
