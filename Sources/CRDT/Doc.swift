@@ -28,7 +28,7 @@ public final class Doc {
     /// nothing else (a handler, the caller) still holds it.
     private var lastTransaction: Transaction?
     private var updateHandlers: [(id: Int, handler: ([UInt8], Transaction) -> Void)] = []
-    private var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
+    private(set) var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
     private var nextHandlerID = 0
 
     /// Creates an empty document. Without a client id a random 32-bit one is

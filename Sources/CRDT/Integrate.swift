@@ -407,6 +407,36 @@ extension Doc {
         }
     }
 
+    /// Deletes the units of string `item` from `offset` to its end when its
+    /// right neighbour is the deleted run that continues it (backspacing
+    /// through typed text): the units join that run, which then starts at
+    /// `offset`. Yjs splits them off and the transaction's cleanup merges
+    /// them into the run; the structs come out the same, without a struct
+    /// allocated and freed and two moves in the client's list per backspace.
+    /// Only where nothing looks at the split-off part before that merge: no
+    /// type observers or after-transaction handlers (an undo manager keeps
+    /// deleted items), garbage collection on, nothing redone.
+    func deleteTailJoiningDeletedRight(_ item: Item, from offset: Int, _ txn: Transaction) -> Bool {
+        guard gc, !hasTypeObservers, afterTransactionHandlers.isEmpty, redone.isEmpty,
+              offset > 0, offset < item.length, item.contentRef == 4, !item.deleted, !item.keep, item.parentSub == nil,
+              let right = item.right, right.deleted, right.contentRef == 1, !right.keep,
+              right.id.client == item.id.client, right.id.clock == item.id.clock + item.length,
+              right.origin == item.lastID, right.rightOrigin == item.rightOrigin,
+              let parent = item.parent, item.content.truncateString(offset)
+        else { return false }
+        let n = item.length - offset
+        item.length = offset
+        parent.length -= n
+        parent.index.visibleChanged(item, by: -n)
+        right.id = ID(client: item.id.client, clock: item.id.clock + offset)
+        right.origin = item.lastID
+        right.length += n
+        right.replaceContent(.deleted(right.length))
+        txn.deleteSet.add(client: right.id.client, clock: right.id.clock, length: n)
+        txn.addChanged(parent, nil)
+        return true
+    }
+
     /// Marks an item deleted (spec 6.6), recursively for nested types.
     func deleteItem(_ item: Item, _ txn: Transaction) {
         guard !item.deleted, let parent = item.parent else { return }

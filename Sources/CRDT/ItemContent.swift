@@ -136,6 +136,17 @@ enum ItemContent {
         }
     }
 
+    /// Drops string content from `offset` on, leaving what ``splice(_:)``
+    /// would leave, without building the tail; false for other kinds.
+    mutating func truncateString(_ offset: Int) -> Bool {
+        guard case .string(var s) = self else { return false }
+        self = .gc
+        s.removeSubrange(offset...)
+        if let last = s.last, UTF16.isLeadSurrogate(last) { s[s.count - 1] = 0xFFFD }
+        self = .string(s)
+        return true
+    }
+
     /// Appends UTF-16 units to string content in place; false for other kinds.
     mutating func appendUnits(_ units: some Collection<UInt16>) -> Bool {
         guard case .string(var a) = self else { return false }

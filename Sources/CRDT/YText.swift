@@ -410,6 +410,11 @@ public struct YText {
             let ref = found.contentRef
             guard ref == 7 || ref == 5 || ref == 4 else { break }
             var r = found
+            let tail = found.length - offset
+            if offset > 0 && tail <= remaining && txn.doc.deleteTailJoiningDeletedRight(found, from: offset, txn) {
+                remaining -= tail
+                continue
+            }
             if offset > 0 {
                 guard let right = txn.doc.store.itemCleanStart(txn, ID(client: r.id.client, clock: r.id.clock + offset)) else { break }
                 r = right

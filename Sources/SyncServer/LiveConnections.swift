@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SyncProtocol
 
 /// The open connections, the workspaces each relies on and each one's
@@ -38,7 +39,7 @@ actor LiveConnections {
     /// Ends connections past their deadline, then re-reads the memberships of
     /// every connected user (one query per thousand users) and ends
     /// connections whose workspaces are no longer all granted.
-    func check(_ store: any DocumentStore) async {
+    func check(_ store: any DocumentStore, logger: Logger) async {
         let now = Date()
         for (id, e) in entries {
             guard let deadline = e.deadline, deadline <= now else { continue }
@@ -50,8 +51,14 @@ actor LiveConnections {
         let users = Array(byUser.keys)
         for start in stride(from: 0, to: users.count, by: 1_000) {
             let slice = Array(users[start..<min(start + 1_000, users.count)])
-            // A failed read revokes nothing: the next round tries again.
-            guard let granted = try? await store.workspaces(ofUsers: slice) else { continue }
+            let granted: [String: Set<String>]
+            do {
+                granted = try await store.workspaces(ofUsers: slice)
+            } catch {
+                // A failed read revokes nothing: the next round tries again.
+                logger.warning("membership check failed", metadata: ["users": "\(slice.count)", "error": "\(error)"])
+                continue
+            }
             for user in slice {
                 for id in byUser[user] ?? [] {
                     guard let e = entries[id], let lost = e.workspaces().subtracting(granted[user] ?? []).first else { continue }

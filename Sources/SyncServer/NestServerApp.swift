@@ -128,7 +128,7 @@ public enum NestServerApp {
             group.addTask {
                 while true {
                     try await Task.sleep(for: .milliseconds(500))
-                    await live.check(store)
+                    await live.check(store, logger: logger)
                 }
             }
             group.addTask {
