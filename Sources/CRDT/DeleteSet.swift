@@ -37,6 +37,7 @@ public struct DeleteSet: Sendable, Equatable {
 
     /// Sorts each client's ranges and merges overlapping or adjacent ones.
     public mutating func sortAndMerge() {
+        if clients.isEmpty { return }
         for (client, var ranges) in clients {
             guard ranges.count > 1 else { continue }
             ranges.sort { $0.clock < $1.clock }

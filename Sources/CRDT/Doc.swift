@@ -186,9 +186,11 @@ public final class Doc {
 
     /// Cleanup phase: GC, squashing, and the update event.
     private func finish(_ txn: Transaction) {
-        let ds = txn.deleteSet
-        if gc { tryGC(ds) }
-        tryMerge(ds)
+        if !txn.deleteSet.clients.isEmpty {
+            let ds = txn.deleteSet
+            if gc { tryGC(ds) }
+            tryMerge(ds)
+        }
         for client in txn.touchedOrder {
             let before = txn.beforeState(client)
             guard before != store.state(client), let list = store.list(client) else { continue }

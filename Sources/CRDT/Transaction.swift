@@ -55,6 +55,9 @@ public final class Transaction {
     /// Types changed, in first-change order, with what changed in them.
     var changedBranches: [Branch] = []
     var changedKeys: [ChangedKeys] = []
+    /// The type whose sequence was last noted as changed: every keystroke
+    /// notes its text again, and this answers that without the arrays.
+    private unowned(unsafe) var lastSequenceChange: Branch?
     /// Structs split during the transaction, to be merged again at the end.
     var mergeStructs: [Item] = []
     /// Whether the change was made by this replica (false for applied updates).
@@ -88,6 +91,7 @@ public final class Transaction {
         deleteSet.removeAll()
         changedBranches.removeAllKeepingStorage()
         changedKeys.removeAllKeepingStorage()
+        lastSequenceChange = nil
         mergeStructs.removeAllKeepingStorage()
         if !conflicts.isEmpty { conflicts = [] }
         needFormattingCleanup = false
@@ -123,6 +127,7 @@ public final class Transaction {
     var addedStructs: Bool { !touchedOrder.isEmpty }
 
     func addChanged(_ branch: Branch, _ key: String?) {
+        if key == nil, let last = lastSequenceChange, last === branch { return }
         // Changes to a type created in this transaction, or deleted, are not events.
         if let item = branch.item, item.id.clock >= beforeState(item.id.client) || item.deleted { return }
         if let i = changedBranches.lastIndex(where: { $0 === branch }) {
@@ -133,9 +138,11 @@ public final class Transaction {
             k.insert(key)
             changedKeys.append(k)
         }
+        if key == nil { lastSequenceChange = branch }
     }
 
     func removeChanged(_ branch: Branch) {
+        if lastSequenceChange === branch { lastSequenceChange = nil }
         if let i = changedBranches.firstIndex(where: { $0 === branch }) {
             changedBranches.remove(at: i)
             changedKeys.remove(at: i)
