@@ -46,8 +46,12 @@ enum ServerBenchCommand {
         var rss_kb_per_idle_connection: Double
         var join_clients: Int
         var join_seconds: Double
+        /// The server's CPU time during the join: the joining clients decode
+        /// 2 MB each on the same two cores, so the wall time is mostly theirs.
+        var join_server_cpu_seconds: Double
         var reconnect_clients: Int
         var reconnect_seconds: Double
+        var reconnect_server_cpu_seconds: Double
         var failed_connections: Int
     }
 
@@ -115,9 +119,13 @@ enum ServerBenchCommand {
                          Double(r.bytes_sent) / 1_024, Double(r.bytes_received) / 1_024))
             if r.idle_connections > 0 { print(String(format: "    %d idle connections: %.1f KB RSS each", r.idle_connections, r.rss_kb_per_idle_connection)) }
             if r.reconnect_clients > 0 {
-                print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s", r.reconnect_clients, o.rooms, r.reconnect_seconds))
+                print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s (server CPU %.2f s)",
+                             r.reconnect_clients, o.rooms, r.reconnect_seconds, r.reconnect_server_cpu_seconds))
             }
-            if r.join_clients > 0 { print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s", r.join_clients, o.joinKB, r.join_seconds)) }
+            if r.join_clients > 0 {
+                print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s (server CPU %.2f s)",
+                             r.join_clients, o.joinKB, r.join_seconds, r.join_server_cpu_seconds))
+            }
             if r.failed_connections > 0 { print("    \(r.failed_connections) connections failed") }
         }
         if outcomes.count == 2 {
@@ -126,8 +134,9 @@ enum ServerBenchCommand {
             print("ratios nest-server / y-websocket-server: fan-out p50 \(ratio(n.fanout_p50_ms, y.fanout_p50_ms)), p99 \(ratio(n.fanout_p99_ms, y.fanout_p99_ms)), "
                   + "CPU per delivery \(ratio(n.cpu_microseconds_per_delivery, y.cpu_microseconds_per_delivery)), RSS \(ratio(n.server_rss_mb, y.server_rss_mb))"
                   + (n.idle_connections > 0 ? ", RSS per idle connection \(ratio(n.rss_kb_per_idle_connection, y.rss_kb_per_idle_connection))" : "")
-                  + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds))" : "")
-                  + (n.reconnect_clients > 0 ? ", reconnect storm \(ratio(n.reconnect_seconds, y.reconnect_seconds))" : ""))
+                  + (n.join_clients > 0 ? ", join time \(ratio(n.join_seconds, y.join_seconds)) (server CPU \(ratio(n.join_server_cpu_seconds, y.join_server_cpu_seconds)))" : "")
+                  + (n.reconnect_clients > 0
+                     ? ", reconnect storm \(ratio(n.reconnect_seconds, y.reconnect_seconds)) (server CPU \(ratio(n.reconnect_server_cpu_seconds, y.reconnect_server_cpu_seconds)))" : ""))
         }
         return 0
     }
@@ -183,7 +192,8 @@ enum ServerBenchCommand {
         let log = logger
         var out = Outcome(server: name, rooms: o.rooms, clients_per_room: o.perRoom, updates_sent: 0, deliveries: 0, expected_deliveries: 0,
                           deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0, bytes_sent: 0, bytes_received: 0,
-                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, reconnect_clients: 0, reconnect_seconds: 0, failed_connections: 0)
+                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, join_server_cpu_seconds: 0, reconnect_clients: 0, reconnect_seconds: 0,
+                          reconnect_server_cpu_seconds: 0, failed_connections: 0)
         let ledger = Ledger()
         // Idle connections, held open until the load is over.
         let (idleStream, idleRelease) = AsyncStream<Void>.makeStream()
@@ -298,11 +308,15 @@ enum ServerBenchCommand {
 
         if o.join > 0 {
             out.join_clients = o.join
+            let cpu = ProcessStats.cpuSeconds(pid)
             out.join_seconds = try await joinStorm(url: url, clients: o.join, kilobytes: o.joinKB, log: log, ledger: ledger)
+            out.join_server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpu
         }
         if o.reconnect > 0 {
             out.reconnect_clients = o.reconnect
+            let cpu = ProcessStats.cpuSeconds(pid)
             out.reconnect_seconds = try await reconnectStorm(url: url, clients: o.reconnect, rooms: o.rooms, log: log, ledger: ledger)
+            out.reconnect_server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpu
         }
         out.failed_connections = ledger.failures.load(ordering: .relaxed)
         return out
