@@ -32,7 +32,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
     }
 
     func start(_ peer: WebSocketPeer) async -> ConnectionClosed? {
-        let metrics = server.metrics, shared = self.shared
+        let metrics = server.metrics, shared = self.shared, connection = self.connection
         metrics.nestConnections.increment()
         // Hello deadline, token expiry and membership revocation all come from
         // the one live-connection sweep: no timer or listener per connection.
@@ -43,6 +43,14 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
                 message = .error(code: .membershipRevoked, text: "membership of \(lost) revoked", documentID: "")
                 closed = ConnectionClosed(code: CloseCode.forbidden, reason: "membership revoked")
             case .deadlinePassed where shared.session.withLock({ $0 }) == nil:
+                // Logged either way: a hello that never arrives and one stuck in handling look alike to the client.
+                if let progress = shared.helloProgress.withLock({ $0 }) {
+                    connection.logger.warning("hello deadline passed while its hello was being handled", metadata: [
+                        "step": "\(progress.step)", "hello_after_open": "\(progress.arrived.timeIntervalSince(shared.opened))",
+                    ])
+                } else {
+                    connection.logger.warning("no hello within 10 seconds of the upgrade: closing", metadata: ["pump": "\(peer.pump?.progress ?? "none")"])
+                }
                 message = .error(code: .badMessage, text: "no hello within 10 seconds", documentID: "")
                 closed = ConnectionClosed(code: CloseCode.badMessage, reason: "no hello")
             case .deadlinePassed:
@@ -52,7 +60,11 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
             Self.send(message, to: peer, metrics: metrics)
             peer.close(closed)
         }
+        let registering = Date()
         await server.live.add(connection.id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(10), end: end))
+        if Date().timeIntervalSince(registering) > 2 {
+            connection.logger.warning("slow start: registering the connection took \(Date().timeIntervalSince(registering)) s")
+        }
         return nil
     }
 
@@ -146,6 +158,9 @@ struct NestSyncConnection: Sendable {
     final class Shared: Sendable {
         let session = Mutex<Session?>(nil)
         let opened = Date()
+        /// Where the hello's handling is, for the log when it ends late: the
+        /// step it is in (or finished) and when the hello arrived.
+        let helloProgress = Mutex<(step: String, arrived: Date)?>(nil)
     }
 
     /// Handles one message; returns false when it was refused (a violation).
@@ -163,6 +178,19 @@ struct NestSyncConnection: Sendable {
                 reply(.error(code: .unsupportedVersion, text: "this server speaks version \(NestMessage.version) only", documentID: ""))
                 throw ConnectionClosed(code: CloseCode.unsupportedVersion, reason: "unsupported version")
             }
+            let arrived = Date()
+            func step(_ name: String) { shared.helloProgress.withLock { $0 = (name, arrived) } }
+            step("waiting for a join slot")
+            defer {
+                // A hello should take milliseconds; say where a slow one spent its time.
+                let took = Date().timeIntervalSince(arrived)
+                if took > 2 {
+                    logger.warning("slow hello", metadata: [
+                        "seconds": "\(took)", "last_step": "\(shared.helloProgress.withLock { $0?.step } ?? "")",
+                        "after_open": "\(arrived.timeIntervalSince(shared.opened))",
+                    ])
+                }
+            }
             // Admission control: checking the token and memberships takes a join slot.
             let slot: JoinSlot
             do { slot = try await gate.slot() } catch {
@@ -172,6 +200,7 @@ struct NestSyncConnection: Sendable {
             }
             defer { slot.release() }
             let presented = token.isEmpty ? bearer : token
+            step("checking the token")
             switch await verifier.identity(of: presented) {
             case .failure(let problem):
                 reply(.error(code: problem == .expired ? .tokenExpired : .unauthenticated, text: "token \(problem)", documentID: ""))
@@ -179,13 +208,17 @@ struct NestSyncConnection: Sendable {
             case .success(let identity):
                 let user = identity.user
                 let memberships: [WorkspaceMembership]
+                step("reading memberships")
                 do { memberships = try await store.memberships(userID: user) } catch {
+                    logger.warning("hello: cannot read memberships", metadata: ["user": "\(user)", "error": "\(error)"])
                     reply(.error(code: .storeUnavailable, text: "store unavailable", documentID: ""))
                     throw ConnectionClosed(code: 1011, reason: "store unavailable")
                 }
                 let expiry = identity.expiry
                 let granted = Set(memberships.map(\.workspaceID))
+                step("registering the connection")
                 await live.add(id, .init(userID: user, workspaces: { granted }, deadline: expiry, end: end))
+                step("welcomed")
                 shared.session.withLock {
                     $0 = Session(userID: user, roles: Dictionary(memberships.map { ($0.workspaceID, $0.role) }, uniquingKeysWith: { a, _ in a }))
                 }

@@ -31,7 +31,8 @@ struct NestConnection {
         return nil
     }
 
-    /// Connects, runs `body`, and returns the server's close code (nil when the client closed).
+    /// Connects, runs `body`, and returns the server's close code: nil for a
+    /// normal closure (what the server answers when the client closes) or none.
     static func session(port: Int, bearer: String? = nil, _ body: @escaping @Sendable (inout NestConnection) async throws -> Void) async throws -> UInt16? {
         var config = WebSocketClientConfiguration()
         if let bearer { config.additionalHeaders[.authorization] = "Bearer \(bearer)" }
@@ -39,8 +40,9 @@ struct NestConnection {
             var c = NestConnection(outbound: outbound, messages: inbound.messages(maxSize: 1 << 24).makeAsyncIterator())
             try await body(&c)
         }
-        if case .unknown(let code)? = frame?.closeCode { return code }
-        return nil
+        guard let closeCode = frame?.closeCode else { return nil }
+        let code = UInt16(webSocketErrorCode: closeCode)
+        return code == 1000 ? nil : code
     }
 
     static func hello(_ token: String, version: Int = 1) -> NestMessage {
@@ -378,13 +380,17 @@ struct NestProtocolEndToEndTests {
         try doc.getText("t").insert(0, String(repeating: "x", count: 3_000))
         try doc.getText("t").insert(0, "ok")
         let (big, small) = (updates[0], updates[1])
+        let logTail: @Sendable () -> String = { server.logTail() }
         _ = try await NestConnection.session(port: server.port) { c in
             try await c.send(NestConnection.hello(alice))
-            _ = try await c.next()
+            guard case .welcome? = try await c.next() else {
+                Issue.record("no welcome; server log:\n\(logTail())")
+                return
+            }
             try await c.send(.update(documentID: "w1/draft/big", clientSeq: 1, update: big))
             let refused = try await c.next()
             guard case .refused(let d, 1, .messageTooLarge, _)? = refused, d == "w1/draft/big" else {
-                Issue.record("expected message_too_large, got \(String(describing: refused))")
+                Issue.record("expected message_too_large, got \(String(describing: refused)); server log:\n\(logTail())")
                 return
             }
             try await c.send(.update(documentID: "w1/draft/small", clientSeq: 2, update: small))

@@ -38,6 +38,10 @@ final class InboundPump: Sendable {
         var finished = false
         /// Reading from the socket was paused because the queue grew.
         var paused = false
+        /// The session's `start` returned.
+        var started = false
+        /// Messages received so far.
+        var received = 0
     }
 
     private enum Step {
@@ -66,14 +70,22 @@ final class InboundPump: Sendable {
     func start(_ peer: WebSocketPeer) {
         Task {
             if let closed = await session.start(peer) { peer.close(closed) }
+            state.withLock { $0.started = true }
             await drain(peer)
         }
+    }
+
+    /// For the log when a connection misbehaves: messages received and
+    /// waiting, whether the session's start returned, whether a drain runs.
+    var progress: String {
+        state.withLock { s in "received \(s.received), queued \(s.queue.count), started \(s.started), draining \(s.running), paused \(s.paused)" }
     }
 
     /// Queues a message; starts a drain task when none runs.
     func enqueue(_ message: PeerMessage, _ peer: WebSocketPeer) {
         let (spawn, pause) = state.withLock { s -> (Bool, Bool) in
             guard !s.dropping, !s.inputClosed else { return (false, false) }
+            s.received += 1
             s.queue.append(message)
             let pause = !s.paused && s.queue.count >= Self.pauseAt
             if pause { s.paused = true }
