@@ -59,31 +59,35 @@ struct DifferentialTests {
     }
 
     /// Generates the scenarios and runs them through Yjs once for all tests.
-    static let prepared: Result<Prepared, any Error> = Result {
+    /// A task, not a lazily initialized value: every test that needs it awaits
+    /// the one run instead of blocking a thread on the initialization lock.
+    static let preparation = Task<Prepared, any Error> {
         guard let node = TestSupport.node else { throw CRDTError(.invalidValue, "node is not installed (apt-get install nodejs node-yjs)") }
         let dir = try TestSupport.tempDir("differential")
         let spec = TestSupport.specDir.path
         for run in generatorRuns {
-            let r = try TestSupport.run(node, ["\(spec)/gen-scenarios.mjs", "--seed", "\(run.seed)", "--count", "\(run.count)",
+            let r = try await TestSupport.run(node, ["\(spec)/gen-scenarios.mjs", "--seed", "\(run.seed)", "--count", "\(run.count)",
                                               "--mix", run.mix, "--out", dir.appendingPathComponent("gen").path] + run.extra)
             guard r.status == 0 else { throw CRDTError(.invalidValue, "gen-scenarios failed: \(r.err)") }
         }
         for (input, output) in [("gen", "yjs"), ("\(spec)/scenarios", "yjs-hand")] {
             let inputPath = input.hasPrefix("/") ? input : dir.appendingPathComponent(input).path
-            let r = try TestSupport.run(node, ["\(spec)/yjs-runner.mjs", inputPath, "--out", dir.appendingPathComponent(output).path])
+            let r = try await TestSupport.run(node, ["\(spec)/yjs-runner.mjs", inputPath, "--out", dir.appendingPathComponent(output).path])
             guard r.status == 0 else { throw CRDTError(.invalidValue, "yjs-runner failed: \(r.err)") }
         }
         return Prepared(dir: dir, node: node)
     }
 
+    static func prepared() async throws -> Prepared { try await preparation.value }
+
     /// Runs `Tests/Conformance/<script>` with the real Yjs on `cases` (written
     /// as JSON) and returns its result for each case; records an issue and
     /// returns nil when the script fails or writes fewer results.
-    static func runConformance(_ script: String, _ cases: [YAny], name: String) throws -> [YAny]? {
-        let p = try prepared.get()
+    static func runConformance(_ script: String, _ cases: [YAny], name: String) async throws -> [YAny]? {
+        let p = try await prepared()
         let casesFile = p.dir.appendingPathComponent("\(name)-cases.json"), outFile = p.dir.appendingPathComponent("\(name)-yjs.json")
         try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
-        let run = try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/\(script)").path,
+        let run = try await TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/\(script)").path,
                                                TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
         #expect(run.status == 0, "\(script): \(run.err)")
         guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == cases.count else {
@@ -172,21 +176,21 @@ struct DifferentialTests {
     }
 
     /// Has Yjs load our outputs in `folder` (Tests/Conformance/cross-check.mjs).
-    func crossCheck(_ p: Prepared, _ folder: String) throws -> (status: Int32, out: String, err: String) {
-        try TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
+    func crossCheck(_ p: Prepared, _ folder: String) async throws -> (status: Int32, out: String, err: String) {
+        try await TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
                                      TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path,
                                      p.dir.appendingPathComponent(folder).path])
     }
 
     @Test("500 generated scenarios match Yjs and cross-apply both ways")
-    func generated() throws {
-        let p = try Self.prepared.get()
+    func generated() async throws {
+        let p = try await Self.prepared()
         let (checked, failures) = try compare(
             input: p.dir.appendingPathComponent("gen"), expected: p.dir.appendingPathComponent("yjs"),
             ours: p.dir.appendingPathComponent("ours"), allowFormattingDifference: Self.formattingDiffers13_5)
         #expect(checked == 500)
         #expect(failures.isEmpty, "\(failures.count) failures (seeds in the names; regenerate with gen-scenarios.mjs --seed N --count 1):\n\(failures.prefix(20).joined(separator: "\n"))")
-        let cross = try crossCheck(p, "ours")
+        let cross = try await crossCheck(p, "ours")
         #expect(cross.status == 0, "Yjs did not accept our bytes:\n\(cross.out.suffix(2000))\(cross.err.suffix(2000))")
         #expect(cross.out.contains("500 passed, 0 failed"))
         // The same scenarios in another process (another hash seed) give the same bytes.
@@ -196,7 +200,7 @@ struct DifferentialTests {
             return
         }
         let again = p.dir.appendingPathComponent("ours-again")
-        let run = try TestSupport.run(bench, ["scenario", p.dir.appendingPathComponent("gen").path, "--out", again.path])
+        let run = try await TestSupport.run(bench, ["scenario", p.dir.appendingPathComponent("gen").path, "--out", again.path])
         #expect(run.status == 0, "\(run.err)")
         var different: [String] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: again.path) {
@@ -208,20 +212,20 @@ struct DifferentialTests {
     }
 
     @Test("the hand-written scenarios meet their expectations and match Yjs")
-    func handWritten() throws {
-        let p = try Self.prepared.get()
+    func handWritten() async throws {
+        let p = try await Self.prepared()
         let (checked, failures) = try compare(
             input: TestSupport.specDir.appendingPathComponent("scenarios"), expected: p.dir.appendingPathComponent("yjs-hand"),
             ours: p.dir.appendingPathComponent("ours-hand"), allowFormattingDifference: [])
         #expect(checked == 15)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        let cross = try crossCheck(p, "ours-hand")
+        let cross = try await crossCheck(p, "ours-hand")
         #expect(cross.status == 0, "\(cross.out)\(cross.err)")
     }
 
     @Test("the formatting exceptions really differ from 13.5, so the list stays exact")
-    func exceptionsAreNeeded() throws {
-        let p = try Self.prepared.get()
+    func exceptionsAreNeeded() async throws {
+        let p = try await Self.prepared()
         for name in Self.formattingDiffers13_5.sorted() {
             let ours = try TestSupport.readJSON(p.dir.appendingPathComponent("ours/\(name).out.json"))
             let yjs = try TestSupport.readJSON(p.dir.appendingPathComponent("yjs/\(name).out.json"))

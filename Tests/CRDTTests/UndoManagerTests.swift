@@ -118,7 +118,7 @@ struct UndoManagerTests {
     }
 
     @Test("random histories with undo, redo and remote edits end as in Yjs", arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
-    func differential(seed: UInt64) throws {
+    func differential(seed: UInt64) async throws {
         var cases: [YAny] = []
         var ours: [[(state: String, canUndo: Bool, canRedo: Bool, result: Bool?)]] = []
         var rng = SeededRandom(seed: seed)
@@ -127,7 +127,7 @@ struct UndoManagerTests {
             cases.append(.object([("ops", .array(ops))]))
             ours.append(steps)
         }
-        guard let results = try DifferentialTests.runConformance("undo-check.mjs", cases, name: "undo-\(seed)") else { return }
+        guard let results = try await DifferentialTests.runConformance("undo-check.mjs", cases, name: "undo-\(seed)") else { return }
         func flag(_ v: YAny?) -> Bool? { if case .bool(let b)? = v { b } else { nil } }
         var undos = 0, redos = 0, failures: [String] = []
         for (c, (r, mine)) in zip(results, ours).enumerated() {

@@ -144,8 +144,8 @@ struct UpdateV2Tests {
     }
 
     @Test("every update of the 500 generated scenarios: Yjs converts it to the same v2 bytes and reads ours")
-    func differential() throws {
-        let p = try DifferentialTests.prepared.get()
+    func differential() async throws {
+        let p = try await DifferentialTests.prepared()
         var seen = Set<String>()
         var updates: [String] = []
         var states = Set<String>()
@@ -170,7 +170,7 @@ struct UpdateV2Tests {
             cases.append(.object([("v1", .string(h)), ("ours", .string(TestSupport.hex(try convertUpdateV1ToV2(TestSupport.unhex(h))))),
                                   ("doc", .bool(states.contains(h)))]))
         }
-        guard let results = try DifferentialTests.runConformance("v2-check.mjs", cases, name: "v2") else { return }
+        guard let results = try await DifferentialTests.runConformance("v2-check.mjs", cases, name: "v2") else { return }
         var identical = 0, deleteSetOrder = 0, documents = 0, documentsInOtherOrder = 0
         var failures: [String] = []
         for (h, r) in zip(updates, results) {

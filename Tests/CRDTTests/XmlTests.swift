@@ -54,7 +54,7 @@ struct XmlTests {
     }
 
     @Test("random XML edits build the same structs and markup as Yjs", arguments: [1, 2, 3, 4] as [UInt64])
-    func differential(seed: UInt64) throws {
+    func differential(seed: UInt64) async throws {
         var rng = SeededRandom(seed: seed)
         var cases: [YAny] = []
         var ours: [(steps: [(state: String, xml: String)], received: String)] = []
@@ -72,7 +72,7 @@ struct XmlTests {
             cases.append(.object([("ops", .array(ops))]))
             ours.append((steps, receiver.getXmlFragment("x").toString()))
         }
-        guard let results = try DifferentialTests.runConformance("xml-check.mjs", cases, name: "xml-\(seed)") else { return }
+        guard let results = try await DifferentialTests.runConformance("xml-check.mjs", cases, name: "xml-\(seed)") else { return }
         var failures: [String] = []
         var compared = 0
         for (c, (r, mine)) in zip(results, ours).enumerated() {

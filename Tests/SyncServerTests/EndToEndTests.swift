@@ -14,21 +14,21 @@ final class Stamp: Sendable {
 @Suite("end to end (y-websocket peers)", .serialized)
 struct EndToEndTests {
     @Test("two stock Yjs peers converge through the server; viewers read but cannot write")
-    func convergeAndViewer() throws {
+    func convergeAndViewer() async throws {
         let server = try ServerProcess()
         let alice = try server.token("alice", workspace: "w1", role: "editor")
         let bob = try server.token("bob", workspace: "w1", role: "owner")
         let vic = try server.token("vic", workspace: "w1", role: "viewer")
         try server.start()
         defer { server.stop() }
-        let result = try server.peers(["converge", "w1/draft/d1", alice, bob])
+        let result = try await server.peers(["converge", "w1/draft/d1", alice, bob])
         #expect(result["ok"] as? Bool == true, "\(result)")
         #expect(result["a"] as? String == "hello world")
         #expect(result["b"] as? String == "hello world")
         #expect(result["title"] as? String == "from a")
-        #expect(try server.peers(["read", "w1/draft/d1", vic])["text"] as? String == "hello world")
-        _ = try server.peers(["write", "w1/draft/d1", vic, " VIEWER"])
-        #expect(try server.peers(["read", "w1/draft/d1", alice])["text"] as? String == "hello world", "a viewer's edit reached the document")
+        #expect(try await server.peers(["read", "w1/draft/d1", vic])["text"] as? String == "hello world")
+        _ = try await server.peers(["write", "w1/draft/d1", vic, " VIEWER"])
+        #expect(try await server.peers(["read", "w1/draft/d1", alice])["text"] as? String == "hello world", "a viewer's edit reached the document")
         // The admin commands read the same document from the store while the server runs.
         let inspected = try server.admin(["doc", "inspect", "w1/draft/d1"])
         #expect(inspected.contains(#"content (text): "hello world""#), "\(inspected)")
@@ -44,7 +44,7 @@ struct EndToEndTests {
     }
 
     @Test("bad, forged, expired and other-workspace tokens are refused with close codes")
-    func refusedTokens() throws {
+    func refusedTokens() async throws {
         let server = try ServerProcess()
         let alice = try server.token("alice", workspace: "w1")
         let wrongKey = try server.admin(["token", "issue", "--user", "alice", "--ttl", "1h"], secret: "another-secret-0123456789abcdef012345")
@@ -54,26 +54,26 @@ struct EndToEndTests {
         let algNone = b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(#"{"sub":"alice","exp":4102444800}"#) + "."
         try server.start()
         defer { server.stop() }
-        Thread.sleep(forTimeInterval: 1.5)
+        try await Task.sleep(for: .milliseconds(1_500))
         for (token, name) in [("", "missing"), ("not-a-jwt", "garbage"), (wrongKey, "wrong key"), (algNone, "alg none"), (shortLived, "expired")] {
-            let r = try server.peers(["close-code", "w1/draft/d1", token])
+            let r = try await server.peers(["close-code", "w1/draft/d1", token])
             #expect(r["code"] as? Int == 4401, "\(name): \(r)")
         }
-        #expect(try server.peers(["close-code", "w2/draft/d1", alice])["code"] as? Int == 4403)
-        #expect(try server.peers(["close-code", "w1/post/x", alice])["code"] as? Int == 4400)
+        #expect(try await server.peers(["close-code", "w2/draft/d1", alice])["code"] as? Int == 4403)
+        #expect(try await server.peers(["close-code", "w1/post/x", alice])["code"] as? Int == 4400)
         // The server is still healthy for a legitimate peer.
-        #expect(try server.peers(["write", "w1/draft/ok", alice, "fine"])["text"] as? String == "fine")
+        #expect(try await server.peers(["write", "w1/draft/ok", alice, "fine"])["text"] as? String == "fine")
     }
 
     @Test("a stock Yjs peer is closed when its token expires (4401) or its membership is removed (4403) while connected")
-    func liveRevocation() throws {
+    func liveRevocation() async throws {
         let server = try ServerProcess()
         let alice = try server.token("alice", workspace: "w1")
         let shortLived = try server.token("bob", workspace: "w1", ttl: "3s")
         try server.start()
         defer { server.stop() }
         let issued = Date()
-        let expired = try server.peers(["close-code", "w1/draft/live", shortLived])
+        let expired = try await server.peers(["close-code", "w1/draft/live", shortLived])
         let expiredAfter = Date().timeIntervalSince(issued)
         #expect(expired["code"] as? Int == 4401 && expired["reason"] as? String == "token expired", "\(expired)")
         // Whole-second tokens expire 2-3 s after issuing; the sweep notices within half a second (loose bound for CI).
@@ -86,7 +86,7 @@ struct EndToEndTests {
             _ = try? server.admin(["members", "remove", "--workspace", "w1", "--user", "alice"])
         }
         remover.start()
-        let revoked = try server.peers(["close-code", "w1/draft/live", alice])
+        let revoked = try await server.peers(["close-code", "w1/draft/live", alice])
         let closedAt = Date()
         #expect(revoked["code"] as? Int == 4403, "\(revoked)")
         let removed = try #require(removedAt.value.withLock { $0 }, "the peer was closed before the membership was removed")
@@ -94,13 +94,13 @@ struct EndToEndTests {
     }
 
     @Test("keepalive: a peer that never answers pings is dropped after one silent period; one that answers stays")
-    func keepalive() throws {
+    func keepalive() async throws {
         let server = try ServerProcess()
         server.serveEnvironment["NEST_KEEPALIVE_SECONDS"] = "1"
         let alice = try server.token("alice", workspace: "w1")
         try server.start()
         defer { server.stop() }
-        let result = try server.node("keepalive.cjs", ["ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/ka?token=\(alice)", "6000"])
+        let result = try await server.node("keepalive.cjs", ["ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/ka?token=\(alice)", "6000"])
         // Pinged at the first sweep (about 1 s), dropped at the next one that finds the ping unanswered (about 2 s).
         let closedAfter = result["silentClosedAfterMs"] as? Double
         #expect(closedAfter.map { $0 >= 900 && $0 < 5_500 } == true, "\(result)")
@@ -109,18 +109,18 @@ struct EndToEndTests {
     }
 
     @Test("kill -9 between updates, restart: every committed update is there")
-    func killNine() throws {
+    func killNine() async throws {
         let server = try ServerProcess()
         let alice = try server.token("alice", workspace: "w1")
         for round in 0..<3 {
             try server.start()
-            let w = try server.peers(["write", "w1/draft/durable", alice, "[\(round)]"])
+            let w = try await server.peers(["write", "w1/draft/durable", alice, "[\(round)]"])
             #expect(w["ok"] as? Bool == true, "\(w)")
             server.kill9()
         }
         try server.start()
         defer { server.stop() }
-        let text = try server.peers(["read", "w1/draft/durable", alice])["text"] as? String ?? ""
+        let text = try await server.peers(["read", "w1/draft/durable", alice])["text"] as? String ?? ""
         for round in 0..<3 { #expect(text.contains("[\(round)]"), "round \(round) lost: \(text)") }
     }
 
@@ -135,9 +135,9 @@ struct EndToEndTests {
         try server.start()
         defer { server.stop() }
         let ec = try await provider.token("erin", kid: "ec-1"), rsa = try await provider.token("rob", kid: "rsa-1")
-        #expect(try server.peers(["write", "w1/draft/jwks", ec, "ec "])["text"] as? String == "ec ")
-        #expect(try server.peers(["write", "w1/draft/jwks", rsa, "rsa"])["text"] as? String == "ec rsa")
+        #expect(try await server.peers(["write", "w1/draft/jwks", ec, "ec "])["text"] as? String == "ec ")
+        #expect(try await server.peers(["write", "w1/draft/jwks", rsa, "rsa"])["text"] as? String == "ec rsa")
         let foreign = try await ProviderKeys.make().token("erin", kid: "ec-1")
-        #expect(try server.peers(["close-code", "w1/draft/jwks", foreign])["code"] as? Int == 4401)
+        #expect(try await server.peers(["close-code", "w1/draft/jwks", foreign])["code"] as? Int == 4401)
     }
 }

@@ -43,11 +43,12 @@ public enum ProcessRunner {
     /// Runs a program to the end without blocking a thread of the
     /// concurrency pool (async tests that block starve everything else).
     public static func run(
-        _ executable: String, _ args: [String], environment: [String: String]? = nil
+        _ executable: String, _ args: [String], cwd: URL? = nil, environment: [String: String]? = nil
     ) async throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
+        if let cwd { p.currentDirectoryURL = cwd }
         if let environment { p.environment = environment }
         let outPipe = Pipe(), errPipe = Pipe()
         p.standardOutput = outPipe

@@ -113,25 +113,20 @@ public final class ServerProcess: @unchecked Sendable {
     deinit { if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) } }
 
     /// Runs the stock y-websocket peers script; returns its JSON line.
-    public func peers(_ args: [String]) throws -> [String: Any] {
-        try node("yws-peers.cjs", [args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst())
+    public func peers(_ args: [String]) async throws -> [String: Any] {
+        try await node("yws-peers.cjs", [args[0], "ws://127.0.0.1:\(port)/v1/yjs"] + args.dropFirst())
     }
 
     /// Runs a script of `Tests/Conformance` with node; returns its last line as JSON.
-    public func node(_ script: String, _ args: [String]) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["node", Self.root.appendingPathComponent("Tests/Conformance/\(script)").path] + args
+    /// Async: a test waiting on a peer script must not hold a thread of the
+    /// concurrency pool (tests that did starved the clients of other tests).
+    public func node(_ script: String, _ args: [String]) async throws -> [String: Any] {
         var env = ProcessInfo.processInfo.environment
         env["NODE_PATH"] = "/usr/share/nodejs"
-        p.environment = env.merging(peerEnvironment) { _, b in b }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let run = try await ProcessRunner.run(
+            "/usr/bin/env", ["node", Self.root.appendingPathComponent("Tests/Conformance/\(script)").path] + args,
+            environment: env.merging(peerEnvironment) { _, b in b })
+        let line = run.out.split(separator: "\n").last.map(String.init) ?? ""
         return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? ["ok": false, "error": "no output: \(line)"]
     }
 }
