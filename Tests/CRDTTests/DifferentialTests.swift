@@ -2,6 +2,7 @@ import Testing
 import Foundation
 @testable import CRDT
 import ScenarioKit
+import TestHarness
 
 /// Differential tests against the real Yjs (Debian `node-yjs`): random and
 /// hand-written scenarios run through `yjs-runner.mjs` and through our
@@ -66,13 +67,13 @@ struct DifferentialTests {
         let dir = try TestSupport.tempDir("differential")
         let spec = TestSupport.specDir.path
         for run in generatorRuns {
-            let r = try await TestSupport.run(node, ["\(spec)/gen-scenarios.mjs", "--seed", "\(run.seed)", "--count", "\(run.count)",
+            let r = try await ProcessRunner.run(node, ["\(spec)/gen-scenarios.mjs", "--seed", "\(run.seed)", "--count", "\(run.count)",
                                               "--mix", run.mix, "--out", dir.appendingPathComponent("gen").path] + run.extra)
             guard r.status == 0 else { throw CRDTError(.invalidValue, "gen-scenarios failed: \(r.err)") }
         }
         for (input, output) in [("gen", "yjs"), ("\(spec)/scenarios", "yjs-hand")] {
             let inputPath = input.hasPrefix("/") ? input : dir.appendingPathComponent(input).path
-            let r = try await TestSupport.run(node, ["\(spec)/yjs-runner.mjs", inputPath, "--out", dir.appendingPathComponent(output).path])
+            let r = try await ProcessRunner.run(node, ["\(spec)/yjs-runner.mjs", inputPath, "--out", dir.appendingPathComponent(output).path])
             guard r.status == 0 else { throw CRDTError(.invalidValue, "yjs-runner failed: \(r.err)") }
         }
         return Prepared(dir: dir, node: node)
@@ -87,7 +88,7 @@ struct DifferentialTests {
         let p = try await prepared()
         let casesFile = p.dir.appendingPathComponent("\(name)-cases.json"), outFile = p.dir.appendingPathComponent("\(name)-yjs.json")
         try Data(JSONText.stringify(.array(cases)).utf8).write(to: casesFile)
-        let run = try await TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/\(script)").path,
+        let run = try await ProcessRunner.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/\(script)").path,
                                                TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path, casesFile.path, outFile.path])
         #expect(run.status == 0, "\(script): \(run.err)")
         guard case .array(let results) = try TestSupport.readJSON(outFile), results.count == cases.count else {
@@ -177,7 +178,7 @@ struct DifferentialTests {
 
     /// Has Yjs load our outputs in `folder` (Tests/Conformance/cross-check.mjs).
     func crossCheck(_ p: Prepared, _ folder: String) async throws -> (status: Int32, out: String, err: String) {
-        try await TestSupport.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
+        try await ProcessRunner.run(p.node, [TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/cross-check.mjs").path,
                                      TestSupport.specDir.appendingPathComponent("yjs-runner.mjs").path,
                                      p.dir.appendingPathComponent(folder).path])
     }
@@ -200,7 +201,7 @@ struct DifferentialTests {
             return
         }
         let again = p.dir.appendingPathComponent("ours-again")
-        let run = try await TestSupport.run(bench, ["scenario", p.dir.appendingPathComponent("gen").path, "--out", again.path])
+        let run = try await ProcessRunner.run(bench, ["scenario", p.dir.appendingPathComponent("gen").path, "--out", again.path])
         #expect(run.status == 0, "\(run.err)")
         var different: [String] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: again.path) {

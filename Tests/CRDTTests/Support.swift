@@ -36,15 +36,6 @@ enum TestSupport {
 
     typealias SeededRandom = TestHarness.SeededRandom
 
-    /// Runs a program and returns its exit status, stdout and stderr, without
-    /// holding a thread of the concurrency pool while it runs: tests that
-    /// waited on node that way starved the end-to-end tests running beside
-    /// them (a client's hello sent 10 s late).
-    @discardableResult
-    static func run(_ executable: String, _ args: [String], cwd: URL? = nil) async throws -> (status: Int32, out: String, err: String) {
-        try await ProcessRunner.run(executable, args, cwd: cwd)
-    }
-
     /// `node`, found on PATH.
     static var node: String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {

@@ -16,32 +16,10 @@ public struct SeededRandom: RandomNumberGenerator {
 /// Runs programs for the tests.
 public enum ProcessRunner {
     /// Runs a program to the end and returns its exit status, stdout and
-    /// stderr (both read concurrently, so a chatty program cannot block).
+    /// stderr, without blocking a thread of the concurrency pool: there is
+    /// no blocking variant, because tests that waited on node that way
+    /// starved the clients of the tests running beside them.
     @discardableResult
-    public static func run(
-        _ executable: String, _ args: [String], cwd: URL? = nil, environment: [String: String]? = nil
-    ) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = cwd }
-        if let environment { p.environment = environment }
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        try p.run()
-        let errBox = DataBox()
-        let reader = Thread { errBox.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while !errBox.done { usleep(1000) }
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errBox.get(), as: UTF8.self))
-    }
-
-    /// Runs a program to the end without blocking a thread of the
-    /// concurrency pool (async tests that block starve everything else).
     public static func run(
         _ executable: String, _ args: [String], cwd: URL? = nil, environment: [String: String]? = nil
     ) async throws -> (status: Int32, out: String, err: String) {
@@ -73,7 +51,6 @@ final class DataBox: @unchecked Sendable {
     private var data = Data()
     private var finished = false
     var done: Bool { lock.withLock { finished } }
-    func set(_ d: Data) { lock.withLock { data = d; finished = true } }
     func append(_ d: Data) { lock.withLock { data.append(d) } }
     func finish() { lock.withLock { finished = true } }
     func get() -> Data { lock.withLock { data } }
