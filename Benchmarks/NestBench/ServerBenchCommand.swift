@@ -49,9 +49,12 @@ enum ServerBenchCommand {
         /// The server's CPU time during the join: the joining clients decode
         /// 2 MB each on the same two cores, so the wall time is mostly theirs.
         var join_server_cpu_seconds: Double
+        /// This process's CPU time during the join: with the server's, what the two cores spent.
+        var join_generator_cpu_seconds: Double
         var reconnect_clients: Int
         var reconnect_seconds: Double
         var reconnect_server_cpu_seconds: Double
+        var reconnect_generator_cpu_seconds: Double
         var failed_connections: Int
     }
 
@@ -119,12 +122,12 @@ enum ServerBenchCommand {
                          Double(r.bytes_sent) / 1_024, Double(r.bytes_received) / 1_024))
             if r.idle_connections > 0 { print(String(format: "    %d idle connections: %.1f KB RSS each", r.idle_connections, r.rss_kb_per_idle_connection)) }
             if r.reconnect_clients > 0 {
-                print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s (server CPU %.2f s)",
-                             r.reconnect_clients, o.rooms, r.reconnect_seconds, r.reconnect_server_cpu_seconds))
+                print(String(format: "    %d clients reconnecting at once to %d rooms: all resynced in %.2f s (server CPU %.2f s, load generator CPU %.2f s)",
+                             r.reconnect_clients, o.rooms, r.reconnect_seconds, r.reconnect_server_cpu_seconds, r.reconnect_generator_cpu_seconds))
             }
             if r.join_clients > 0 {
-                print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s (server CPU %.2f s)",
-                             r.join_clients, o.joinKB, r.join_seconds, r.join_server_cpu_seconds))
+                print(String(format: "    %d clients joining a %d KB document at once: all synced in %.2f s (server CPU %.2f s, load generator CPU %.2f s)",
+                             r.join_clients, o.joinKB, r.join_seconds, r.join_server_cpu_seconds, r.join_generator_cpu_seconds))
             }
             if r.failed_connections > 0 { print("    \(r.failed_connections) connections failed") }
         }
@@ -192,8 +195,8 @@ enum ServerBenchCommand {
         let log = logger
         var out = Outcome(server: name, rooms: o.rooms, clients_per_room: o.perRoom, updates_sent: 0, deliveries: 0, expected_deliveries: 0,
                           deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0, bytes_sent: 0, bytes_received: 0,
-                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, join_server_cpu_seconds: 0, reconnect_clients: 0, reconnect_seconds: 0,
-                          reconnect_server_cpu_seconds: 0, failed_connections: 0)
+                          server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, join_server_cpu_seconds: 0, join_generator_cpu_seconds: 0,
+                          reconnect_clients: 0, reconnect_seconds: 0, reconnect_server_cpu_seconds: 0, reconnect_generator_cpu_seconds: 0, failed_connections: 0)
         let ledger = Ledger()
         // Idle connections, held open until the load is over.
         let (idleStream, idleRelease) = AsyncStream<Void>.makeStream()
@@ -308,15 +311,17 @@ enum ServerBenchCommand {
 
         if o.join > 0 {
             out.join_clients = o.join
-            let cpu = ProcessStats.cpuSeconds(pid)
+            let (cpu, own) = (ProcessStats.cpuSeconds(pid), ProcessStats.cpuSeconds(getpid()))
             out.join_seconds = try await joinStorm(url: url, clients: o.join, kilobytes: o.joinKB, log: log, ledger: ledger)
             out.join_server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpu
+            out.join_generator_cpu_seconds = ProcessStats.cpuSeconds(getpid()) - own
         }
         if o.reconnect > 0 {
             out.reconnect_clients = o.reconnect
-            let cpu = ProcessStats.cpuSeconds(pid)
+            let (cpu, own) = (ProcessStats.cpuSeconds(pid), ProcessStats.cpuSeconds(getpid()))
             out.reconnect_seconds = try await reconnectStorm(url: url, clients: o.reconnect, rooms: o.rooms, log: log, ledger: ledger)
             out.reconnect_server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpu
+            out.reconnect_generator_cpu_seconds = ProcessStats.cpuSeconds(getpid()) - own
         }
         out.failed_connections = ledger.failures.load(ordering: .relaxed)
         return out
@@ -382,6 +387,7 @@ enum ServerBenchCommand {
             try await outbound.close(.normalClosure, reason: nil)
         }
         let start = ContinuousClock.now
+        let receivedBefore = ledger.bytesReceived.load(ordering: .relaxed)
         await withTaskGroup(of: Void.self) { group in
             for c in 0..<clients {
                 group.addTask {
@@ -391,6 +397,7 @@ enum ServerBenchCommand {
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
                             for try await frame in inbound.messages(maxSize: 1 << 26) {
                                 guard case .binary(let b) = frame else { continue }
+                                ledger.bytesReceived.add(b.readableBytes, ordering: .relaxed)
                                 if case .syncStep2(let u) = try YWebSocketMessage(decoding: Array(buffer: b)) { try local.applyUpdate(u) }
                                 if local.getText("body").length >= expected { break }
                             }
@@ -403,7 +410,10 @@ enum ServerBenchCommand {
                 }
             }
         }
-        return Stats.ms(ContinuousClock.now - start) / 1000
+        let seconds = Stats.ms(ContinuousClock.now - start) / 1000
+        // What each joiner decodes: the servers encode the same document differently.
+        FileHandle.standardError.write(Data(String(format: "    join storm: %.0f KB received per joiner\n", Double(ledger.bytesReceived.load(ordering: .relaxed) - receivedBefore) / 1024 / Double(max(clients, 1))).utf8))
+        return seconds
     }
 }
 

@@ -372,7 +372,7 @@ extension Doc {
         list.endClock += count
         parent.length += count
         parent.index.visibleChanged(left, by: count)
-        if !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) { parent.hasSurrogates = true }
+        if !parent.hasSurrogates, containsSurrogate(units) { parent.hasSurrogates = true }
         txn.addChanged(parent, nil)
         return true
     }
@@ -397,7 +397,7 @@ extension Doc {
             b.depth = (item.parent?.depth ?? 0) + 1
             b.integratePrelim(txn)
         case .string(let units):
-            if let parent = item.parent, !parent.hasSurrogates, units.contains(where: { $0 & 0xF800 == 0xD800 }) {
+            if let parent = item.parent, !parent.hasSurrogates, containsSurrogate(units) {
                 parent.hasSurrogates = true
             }
         case .format:

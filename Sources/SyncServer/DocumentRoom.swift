@@ -1,5 +1,6 @@
 import Prometheus
 import CRDT
+import NIOCore
 public import SyncProtocol
 
 /// Identifies one connection (or any other writer) inside the server.
@@ -46,6 +47,13 @@ public actor DocumentRoom {
     /// keeps the updates from being replaced by their merge), computed once
     /// per document version and dropped when the next update makes it stale.
     private var fullStateCache: (seq: Int, bytes: [UInt8])?
+    /// Changes whenever what `state` holds changes (an update added, the
+    /// state dropped or loaded), not when its updates are merged or compacted.
+    private var version = 0
+    /// Sync step 2 for a joiner with nothing, as each endpoint frames it, for
+    /// `version`: three hundred clients joining a 2 MB document share one
+    /// frame instead of the server encoding and copying 2 MB for each.
+    private var fullStateFrames: [FanoutFrames.Endpoint: (version: Int, frame: ByteBuffer)] = [:]
     private let metrics: ServerMetrics
     /// When the room was last used, for least-recently-used unloading.
     public private(set) var lastUsed = ContinuousClock.now
@@ -63,7 +71,7 @@ public actor DocumentRoom {
     /// the shared sync step 2; 0 when unloaded.
     public var residentBytes: Int {
         guard let state else { return 0 }
-        return state.estimatedBytes + (fullStateCache?.bytes.count ?? 0)
+        return state.estimatedBytes + (fullStateCache?.bytes.count ?? 0) + fullStateFrames.values.reduce(0) { $0 + $1.frame.readableBytes }
     }
 
     /// Runs a change of the memory estimate and moves the gauge by the difference.
@@ -107,7 +115,9 @@ public actor DocumentRoom {
         accounting {
             state = nil
             fullStateCache = nil
+            fullStateFrames = [:]
         }
+        version += 1
         generation += 1
         metrics.openDocuments.decrement()
     }
@@ -131,6 +141,7 @@ public actor DocumentRoom {
         // Reentrancy: another caller may have loaded meanwhile; keep the first.
         if state != nil { return }
         accounting { state = d }
+        version += 1
         unflushed = stored.updates.count
         unflushedBytes = stored.updates.reduce(0) { $0 + $1.update.count }
         snapshotBytes = stored.snapshot?.count ?? 0
@@ -146,6 +157,47 @@ public actor DocumentRoom {
         let step2 = try await syncStep2(for: stateVector)
         subscribers[connection] = send
         return (step2, encodeStateVector(state?.stateVector ?? [:]))
+    }
+
+    /// Adds a subscriber; returns sync step 2 for a peer with `stateVector`
+    /// as a whole frame made by `frame` (see ``syncStep2Frame(for:_:frame:)``)
+    /// and the room's own state vector. Nothing committed between the two is
+    /// missed: the subscriber is added with no suspension after step 2 is made.
+    func subscribe(
+        _ connection: ConnectionID, stateVector: [UInt8], _ endpoint: FanoutFrames.Endpoint, frame: @Sendable ([UInt8]) -> ByteBuffer,
+        send: @escaping @Sendable (RoomEvent) -> Void
+    ) async throws(StoreError) -> (syncStep2: ByteBuffer, stateVector: [UInt8]) {
+        let step2 = try await syncStep2Frame(for: stateVector, endpoint, frame: frame)
+        subscribers[connection] = send
+        return (step2, encodeStateVector(state?.stateVector ?? [:]))
+    }
+
+    /// Adds a subscriber that asks for what it lacks later (a y-websocket
+    /// peer sends its own sync step 1); returns the room's state vector.
+    func subscribe(_ connection: ConnectionID, send: @escaping @Sendable (RoomEvent) -> Void) async throws(StoreError) -> [UInt8] {
+        try await load()
+        guard let state else { throw StoreError(.unavailable, "document \(documentID) was unloaded") }
+        subscribers[connection] = send
+        return encodeStateVector(state.stateVector)
+    }
+
+    /// Sync step 2 for a peer with `stateVector`, as a whole frame made by
+    /// `frame` from the update. The frame for a peer with nothing is made once
+    /// per version of the document and shared by every such joiner (a frame
+    /// is never modified once written), so a join storm costs one encoding.
+    func syncStep2Frame(for stateVector: [UInt8], _ endpoint: FanoutFrames.Endpoint, frame: @Sendable ([UInt8]) -> ByteBuffer)
+        async throws(StoreError) -> ByteBuffer
+    {
+        let everything = stateVector == [0] || (try? decodeStateVector(stateVector)) == nil
+        if everything, state != nil, let shared = fullStateFrames[endpoint], shared.version == version {
+            lastUsed = ContinuousClock.now
+            return shared.frame
+        }
+        let update = try await syncStep2(for: stateVector)
+        // No suspension since the update was made: it is the state of `version`.
+        let made = frame(update)
+        if everything { accounting { fullStateFrames[endpoint] = (version, made) } }
+        return made
     }
 
     /// What a peer with `stateVector` lacks.
@@ -201,7 +253,9 @@ public actor DocumentRoom {
         accounting {
             state?.append(update, addition)
             fullStateCache = nil
+            fullStateFrames = [:]
         }
+        version += 1
         let seq: Int
         do {
             let started = ContinuousClock.now

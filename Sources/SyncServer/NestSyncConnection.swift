@@ -95,7 +95,9 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
             return violation("flooding")
         }
         do {
-            let ok = try await connection.handle(message, shared: shared, subscribed: &subscribed, end: end, reply: reply) { room, doc, event in
+            let ok = try await connection.handle(
+                message, shared: shared, subscribed: &subscribed, end: end, reply: reply, replyFrame: { peer.send(frame: $0) }
+            ) { room, doc, event in
                 switch event {
                 case .update(let u, let seq):
                     peer.send(frame: room.fanout.buffer(.nest, seq: seq) { NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded() })
@@ -163,10 +165,15 @@ struct NestSyncConnection: Sendable {
         let helloProgress = Mutex<(step: String, arrived: Date)?>(nil)
     }
 
+    /// Sync step 2 of `documentID` as a whole frame (shared by joiners with nothing: see ``DocumentRoom/syncStep2Frame(for:_:frame:)``).
+    static func syncStep2Frame(_ documentID: String, _ update: [UInt8]) -> ByteBuffer {
+        ServerFrame.binary(NestMessage.syncStep2(documentID: documentID, update: update).encoded())
+    }
+
     /// Handles one message; returns false when it was refused (a violation).
     func handle(
         _ message: NestMessage, shared: Shared, subscribed: inout Set<String>, end: @escaping @Sendable (LiveConnections.Ending) -> Void,
-        reply: @escaping @Sendable (NestMessage) -> Void,
+        reply: @escaping @Sendable (NestMessage) -> Void, replyFrame: @escaping @Sendable (ByteBuffer) -> Void,
         events: @escaping @Sendable (DocumentRoom, String, RoomEvent) -> Void
     ) async throws -> Bool {
         guard let session = shared.session.withLock({ $0 }) else {
@@ -261,9 +268,11 @@ struct NestSyncConnection: Sendable {
                 let room = await registry.room(d.documentID)
                 let docID = d.documentID
                 do {
-                    let (step2, sv) = try await room.subscribe(id, stateVector: d.stateVector) { events(room, docID, $0) }
+                    let (step2, sv) = try await room.subscribe(id, stateVector: d.stateVector, .nest, frame: { Self.syncStep2Frame(docID, $0) }) {
+                        events(room, docID, $0)
+                    }
                     subscribed.insert(d.documentID)
-                    reply(.syncStep2(documentID: d.documentID, update: step2))
+                    replyFrame(step2)
                     reply(.syncStep1(documentID: d.documentID, stateVector: sv))
                 } catch {
                     logger.error("load failed", metadata: ["document": "\(d.documentID)", "error": "\(error)"])
@@ -280,7 +289,7 @@ struct NestSyncConnection: Sendable {
                 reply(.error(code: .badMessage, text: "not subscribed", documentID: doc))
                 return false
             }
-            do { reply(.syncStep2(documentID: doc, update: try await registry.room(doc).syncStep2(for: sv))) } catch {
+            do { replyFrame(try await registry.room(doc).syncStep2Frame(for: sv, .nest) { Self.syncStep2Frame(doc, $0) }) } catch {
                 reply(.error(code: .storeUnavailable, text: "document unavailable", documentID: doc))
                 return false
             }

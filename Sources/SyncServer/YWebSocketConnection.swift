@@ -69,7 +69,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         let room = await server.registry.room(documentID)
         let serverVector: [UInt8]
         do {
-            (_, serverVector) = try await room.subscribe(id, stateVector: [0]) { event in
+            serverVector = try await room.subscribe(id) { event in
                 switch event {
                 case .update(let u, let seq): peer.send(frame: room.fanout.buffer(.yjs, seq: seq) { YWebSocketMessage.update(u).encoded() })
                 case .awareness(let a): peer.send(YWebSocketMessage.awareness(a).encoded())
@@ -82,7 +82,8 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         joined = (room, user, role)
         server.metrics.yjsConnections.increment()
         slot.release()
-        logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"])
+        // Checked first: making the connection's logger for a message that is not logged showed in join storms.
+        if server.logger.logLevel <= .info { logger.info("connected", metadata: ["user": "\(user)", "role": "\(role)"]) }
         peer.send(YWebSocketMessage.syncStep1(stateVector: serverVector).encoded())
         // Revocation and expiry come from the live-connection sweep: no timer per connection.
         await server.live.add(id, .init(userID: user, workspaces: { [workspace] }, deadline: expiry, end: { ending in
@@ -107,7 +108,9 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         }
         switch decoded {
         case .syncStep1(let sv):
-            do { peer.send(YWebSocketMessage.syncStep2(update: try await joined.room.syncStep2(for: sv)).encoded()) } catch {
+            do {
+                peer.send(frame: try await joined.room.syncStep2Frame(for: sv, .yjs) { ServerFrame.binary(YWebSocketMessage.syncStep2(update: $0).encoded()) })
+            } catch {
                 logger.error("load failed", metadata: ["error": "\(error)"])
                 peer.send(YWebSocketMessage.authPermissionDenied(reason: "document unavailable").encoded())
                 return violation()
@@ -139,6 +142,6 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         guard joined != nil else { return }
         await server.registry.leave(documentID, connection: id)
         server.metrics.yjsConnections.decrement()
-        logger.info("disconnected")
+        if server.logger.logLevel <= .info { logger.info("disconnected") }
     }
 }
