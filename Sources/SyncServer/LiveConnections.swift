@@ -53,7 +53,7 @@ actor LiveConnections {
             let slice = Array(users[start..<min(start + 1_000, users.count)])
             let granted: [String: Set<String>]
             do {
-                granted = try await store.workspaces(ofUsers: slice)
+                granted = try await store.memberships(ofUsers: slice).mapValues { Set($0.map(\.workspaceID)) }
             } catch {
                 // A failed read revokes nothing: the next round tries again.
                 logger.warning("membership check failed", metadata: ["users": "\(slice.count)", "error": "\(error)"])

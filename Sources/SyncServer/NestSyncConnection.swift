@@ -216,7 +216,7 @@ struct NestSyncConnection: Sendable {
                 let user = identity.user
                 let memberships: [WorkspaceMembership]
                 step("reading memberships")
-                do { memberships = try await store.memberships(userID: user) } catch {
+                do { memberships = try await server.memberships.memberships(of: user) } catch {
                     logger.warning("hello: cannot read memberships", metadata: ["user": "\(user)", "error": "\(error)"])
                     reply(.error(code: .storeUnavailable, text: "store unavailable", documentID: ""))
                     throw ConnectionClosed(code: 1011, reason: "store unavailable")

@@ -16,6 +16,8 @@ final class ServerContext: Sendable {
     let verifier: TokenVerifier
     let live: LiveConnections
     let gate: JoinGate
+    /// Memberships of joining users, read together when they join together.
+    let memberships: MembershipReads
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -27,6 +29,7 @@ final class ServerContext: Sendable {
         self.verifier = verifier
         self.live = live
         self.gate = gate
+        memberships = MembershipReads(store: store)
         self.metrics = metrics
         self.logger = logger
     }

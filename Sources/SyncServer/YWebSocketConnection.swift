@@ -59,7 +59,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         let workspace = document.workspace
         let role: Role
         do {
-            guard let m = try await server.store.memberships(userID: user).first(where: { $0.workspaceID == workspace }) else {
+            guard let m = try await server.memberships.memberships(of: user).first(where: { $0.workspaceID == workspace }) else {
                 return ConnectionClosed(code: CloseCode.forbidden, reason: "not a member of \(workspace)")
             }
             role = m.role

@@ -6,35 +6,6 @@ import Synchronization
 import SyncProtocol
 @testable import SyncServer
 
-/// A store that forwards to another and fails appends while `failing` is set.
-final class FailingAppendStore: DocumentStore {
-    let inner: any DocumentStore
-    let failing = Atomic<Bool>(false)
-    init(_ inner: any DocumentStore) { self.inner = inner }
-
-    func migrate() async throws(StoreError) { try await inner.migrate() }
-    func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
-        if failing.load(ordering: .relaxed) { throw StoreError(.unavailable, "disk full (test)") }
-        return try await inner.append(documentID: documentID, update: update, userID: userID)
-    }
-    func load(documentID: String) async throws(StoreError) -> StoredDocument { try await inner.load(documentID: documentID) }
-    func compact(documentID: String, throughSeq: Int, snapshot: [UInt8], stateVector: [UInt8]) async throws(StoreError) {
-        try await inner.compact(documentID: documentID, throughSeq: throughSeq, snapshot: snapshot, stateVector: stateVector)
-    }
-    func changedDocuments(since cursor: Int, workspaces: [String]) async throws(StoreError) -> (entries: [CatalogEntry], cursor: Int) {
-        try await inner.changedDocuments(since: cursor, workspaces: workspaces)
-    }
-    func setMembership(workspaceID: String, userID: String, role: Role) async throws(StoreError) {
-        try await inner.setMembership(workspaceID: workspaceID, userID: userID, role: role)
-    }
-    func removeMembership(workspaceID: String, userID: String) async throws(StoreError) -> Bool {
-        try await inner.removeMembership(workspaceID: workspaceID, userID: userID)
-    }
-    func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership] { try await inner.memberships(userID: userID) }
-    func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>] { try await inner.workspaces(ofUsers: userIDs) }
-    func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)] { try await inner.members(workspaceID: workspaceID) }
-}
-
 @Suite("shared sync step 2 frames")
 struct SharedSyncStep2Tests {
     /// Frames as the y-websocket endpoint makes them, counting how many were made.
@@ -67,7 +38,7 @@ struct SharedSyncStep2Tests {
     @Test("joiners with nothing share one frame per version; an update, an unload or a failed commit makes a new one")
     func sharedPerVersion() async throws {
         let (sqlite, _) = try SQLiteStoreTests.freshStore()
-        let store = FailingAppendStore(sqlite)
+        let store = InstrumentedStore(sqlite)
         try await store.migrate()
         let room = DocumentRoom(documentID: "w1/draft/join", store: store)
         let updates = try StoreSuite.textUpdates(["spring ", "colours", " now", " lost"], client: 21)
@@ -104,9 +75,9 @@ struct SharedSyncStep2Tests {
 
         // A failed commit: the update is refused, and no joiner is handed a frame that has it.
         _ = try await room.syncStep2Frame(for: [0], .yjs, frame: framer.frame)
-        store.failing.store(true, ordering: .relaxed)
+        store.failAppends.store(true, ordering: .relaxed)
         if case .acked = await room.apply(updates[3], from: 1, userID: "e", role: .editor) { Issue.record("acked without a commit") }
-        store.failing.store(false, ordering: .relaxed)
+        store.failAppends.store(false, ordering: .relaxed)
         let afterFailure = try await room.syncStep2Frame(for: [0], .yjs, frame: framer.frame)
         #expect(try Self.text(of: afterFailure) == "spring colours now")
 

@@ -153,9 +153,13 @@ enum StoreSuite {
         #expect(try await store.memberships(userID: "bob").isEmpty)
         let many = (0..<1_200).map { "user\($0)" }
         for u in many.prefix(3) { try await store.setMembership(workspaceID: "w9", userID: u, role: .editor) }
-        let granted = try await store.workspaces(ofUsers: ["alice", "bob"] + many)
-        #expect(granted["alice"] == ["w1", "w2"] && granted["bob"] == nil)
-        #expect(granted["user0"] == ["w9"] && granted["user2"] == ["w9"] && granted["user3"] == nil && granted.count == 4)
+        try await store.setMembership(workspaceID: "w0", userID: "user1", role: .viewer)
+        let granted = try await store.memberships(ofUsers: ["alice", "bob"] + many)
+        #expect(granted["alice"] == [WorkspaceMembership(workspaceID: "w1", role: .owner), WorkspaceMembership(workspaceID: "w2", role: .viewer)])
+        #expect(granted["bob"] == nil && granted["user3"] == nil && granted.count == 4)
+        #expect(granted["user0"] == [WorkspaceMembership(workspaceID: "w9", role: .editor)])
+        #expect(granted["user1"] == [WorkspaceMembership(workspaceID: "w0", role: .viewer), WorkspaceMembership(workspaceID: "w9", role: .editor)])
+        #expect(try await store.memberships(ofUsers: []).isEmpty)
     }
 }
 

@@ -64,9 +64,11 @@ public protocol DocumentStore: Sendable {
     /// The workspaces a user belongs to, with roles.
     func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership]
 
-    /// The workspaces each of `userIDs` belongs to, in one query (users with
-    /// none are absent), for the watcher that re-checks live connections.
-    func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>]
+    /// The memberships of each of `userIDs` (ordered by workspace id), in one
+    /// query where the database allows (users with none are absent): for the
+    /// sweep that re-checks live connections and for the joins of a
+    /// reconnect storm, which are read together.
+    func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]]
 
     /// The members of a workspace: user id and role.
     func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)]

@@ -237,14 +237,18 @@ public final class PostgresDocumentStore: DocumentStore {
         return out
     }
 
-    public func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>] {
+    public func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]] {
         guard !userIDs.isEmpty else { return [:] }
-        return try await run("memberships") { [self] in
-            var out: [String: Set<String>] = [:]
-            let rows = try await client.query("SELECT user_id, workspace_id FROM memberships WHERE user_id = ANY(\(userIDs)::text[])", logger: logger)
-            for try await (user, workspace) in rows.decode((String, String).self) { out[user, default: []].insert(workspace) }
+        let rows: [(String, String, Int)] = try await run("memberships") { [self] in
+            var out: [(String, String, Int)] = []
+            let rows = try await client.query(
+                "SELECT user_id, workspace_id, role FROM memberships WHERE user_id = ANY(\(userIDs)::text[]) ORDER BY workspace_id COLLATE \"C\"", logger: logger)
+            for try await row in rows.decode((String, String, Int).self) { out.append(row) }
             return out
         }
+        var out: [String: [WorkspaceMembership]] = [:]
+        for (user, ws, r) in rows { out[user, default: []].append(WorkspaceMembership(workspaceID: ws, role: try Role.stored(r, for: "workspace \(ws)"))) }
+        return out
     }
 
     public func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)] {

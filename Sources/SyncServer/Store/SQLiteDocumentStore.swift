@@ -188,20 +188,23 @@ public final class SQLiteDocumentStore: DocumentStore {
         return out
     }
 
-    public func workspaces(ofUsers userIDs: [String]) async throws(StoreError) -> [String: Set<String>] {
+    public func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]] {
         guard !userIDs.isEmpty else { return [:] }
-        return try await read("memberships") { db in
-            var out: [String: Set<String>] = [:]
+        let rows = try await read("memberships") { db in
+            var out: [(String, String, Int)] = []
             // SQLite limits bound parameters per statement: ask in slices.
             for start in stride(from: 0, to: userIDs.count, by: 500) {
                 let slice = Array(userIDs[start..<min(start + 500, userIDs.count)])
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT user_id, workspace_id FROM memberships WHERE user_id IN (\(databaseQuestionMarks(count: slice.count)))",
+                    db, sql: "SELECT user_id, workspace_id, role FROM memberships WHERE user_id IN (\(databaseQuestionMarks(count: slice.count))) ORDER BY workspace_id",
                     arguments: StatementArguments(slice))
-                for row in rows { out[row["user_id"] as String, default: []].insert(row["workspace_id"] as String) }
+                for row in rows { out.append((row["user_id"] as String, row["workspace_id"] as String, row["role"] as Int)) }
             }
             return out
         }
+        var out: [String: [WorkspaceMembership]] = [:]
+        for (user, ws, r) in rows { out[user, default: []].append(WorkspaceMembership(workspaceID: ws, role: try Role.stored(r, for: "workspace \(ws)"))) }
+        return out
     }
 
     public func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)] {
