@@ -144,15 +144,22 @@ public enum NestServerApp {
         await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
     }
 
+    /// A request target's path and query parameters (decoded). Split on the
+    /// UTF-8 bytes: splitting by characters walked grapheme boundaries through
+    /// the whole token, a visible part of a connection's set-up.
     static func splitQuery(_ s: String) -> (String, [String: String]) {
-        guard let q = s.firstIndex(of: "?") else { return (s, [:]) }
+        let bytes = s.utf8
+        guard let q = bytes.firstIndex(of: UInt8(ascii: "?")) else { return (s, [:]) }
         var out: [String: String] = [:]
-        for pair in s[s.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard let k = kv.first else { continue }
-            out[String(k)] = kv.count > 1 ? (percentDecoded(kv[1]) ?? String(kv[1])) : ""
+        for pair in bytes[bytes.index(after: q)...].split(separator: UInt8(ascii: "&")) {
+            guard let eq = pair.firstIndex(of: UInt8(ascii: "=")) else {
+                out[String(Substring(pair))] = ""
+                continue
+            }
+            let value = Substring(pair[pair.index(after: eq)...])
+            out[String(Substring(pair[..<eq]))] = percentDecoded(value) ?? String(value)
         }
-        return (String(s[..<q]), out)
+        return (String(Substring(bytes[..<q])), out)
     }
 
     /// `text` with its `%XX` escapes decoded; nil when an escape is malformed

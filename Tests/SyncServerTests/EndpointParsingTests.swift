@@ -23,6 +23,11 @@ struct EndpointParsingTests {
         #expect(NestServerApp.endpoint(of: "/v1/yjs/w1/draft/b") == .yjs(documentID: "w1/draft/b", token: nil))
         // A malformed escape is kept as it came: the document id check refuses it later.
         #expect(NestServerApp.endpoint(of: "/v1/yjs/w1/draft/%ZZ?token=t") == .yjs(documentID: "w1/draft/%ZZ", token: "t"))
+        // Empty pairs are skipped, a key without "=" is present and empty, a later key wins; "=" may appear in a value.
+        let (path, query) = NestServerApp.splitQuery("a%2Fb?&x&token=t=1&&token=u%3D2&é=%C3%A9")
+        #expect(path == "a%2Fb")
+        #expect(query == ["x": "", "token": "u=2", "é": "é"])
+        #expect(NestServerApp.splitQuery("plain") == ("plain", [:]))
         #expect(NestServerApp.endpoint(of: "/v1/syncx") == nil)
         #expect(NestServerApp.endpoint(of: "/healthz") == nil)
     }
