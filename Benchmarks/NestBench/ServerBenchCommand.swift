@@ -336,12 +336,16 @@ enum ServerBenchCommand {
     /// and has closed. The clients are ``StormClient``s: lean enough that the
     /// storm measures the server more than the generator.
     static func reconnectStorm(url: @escaping @Sendable (String) -> String, clients: Int, rooms: Int, ledger: Ledger) async throws -> Double {
-        let start = ContinuousClock.now
         // Per client: seconds until its upgrade completed and until it had the room's state.
+        // Each room's port and request target, parsed once (not inside the storm).
+        let targets = (0..<max(rooms, 1)).map { r -> (port: Int, path: String)? in
+            guard let target = URLComponents(string: url("room\(r)")), let port = target.port else { return nil }
+            return (port, target.percentEncodedPath + (target.percentEncodedQuery.map { "?\($0)" } ?? ""))
+        }
+        let start = ContinuousClock.now
         let futures = (0..<clients).map { c -> EventLoopFuture<StormClient.Times>? in
-            guard let target = URLComponents(string: url("room\(c % max(rooms, 1))")), let port = target.port else { return nil }
-            let path = target.percentEncodedPath + (target.percentEncodedQuery.map { "?\($0)" } ?? "")
-            return StormClient.resync(group: MultiThreadedEventLoopGroup.singleton, port: port, path: path, start: start)
+            guard let target = targets[c % targets.count] else { return nil }
+            return StormClient.resync(group: MultiThreadedEventLoopGroup.singleton, port: target.port, path: target.path, start: start)
         }
         var times: [StormClient.Times] = []
         for f in futures {

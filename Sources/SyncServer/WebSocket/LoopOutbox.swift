@@ -54,6 +54,9 @@ final class LoopOutbox: Sendable {
                     toFlush.append(context)
                     last = ObjectIdentifier(context)
                 }
+            case .close(let channel, let frame, let grace) where grace == .zero:
+                // The answer to the peer's close: nothing to wait for, and no timer per closing connection.
+                channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
             case .close(let channel, let frame, let grace):
                 channel.writeAndFlush(frame).whenComplete { _ in
                     channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
