@@ -52,8 +52,10 @@ public actor DocumentRoom {
     private var version = 0
     /// Sync step 2 for a joiner with nothing, as each endpoint frames it, for
     /// `version`: three hundred clients joining a 2 MB document share one
-    /// frame instead of the server encoding and copying 2 MB for each.
-    private var fullStateFrames: [FanoutFrames.Endpoint: (version: Int, frame: ByteBuffer)] = [:]
+    /// frame instead of the server encoding and copying 2 MB for each. A
+    /// frame holds the document a second time, so the sweep releases it once
+    /// the joins are over (``releaseSharedFrames(unusedFor:)``).
+    private var fullStateFrames: [FanoutFrames.Endpoint: (version: Int, frame: ByteBuffer, used: ContinuousClock.Instant)] = [:]
     private let metrics: ServerMetrics
     /// When the room was last used, for least-recently-used unloading.
     public private(set) var lastUsed = ContinuousClock.now
@@ -191,13 +193,24 @@ public actor DocumentRoom {
         let everything = stateVector == [0] || (try? decodeStateVector(stateVector)) == nil
         if everything, state != nil, let shared = fullStateFrames[endpoint], shared.version == version {
             lastUsed = ContinuousClock.now
+            fullStateFrames[endpoint]?.used = lastUsed
             return shared.frame
         }
         let update = try await syncStep2(for: stateVector)
         // No suspension since the update was made: it is the state of `version`.
         let made = frame(update)
-        if everything { accounting { fullStateFrames[endpoint] = (version, made) } }
+        if everything { accounting { fullStateFrames[endpoint] = (version, made, ContinuousClock.now) } }
         return made
+    }
+
+    /// Drops the shared sync step 2 frames no joiner asked for in `unusedFor`;
+    /// returns the bytes freed.
+    @discardableResult
+    func releaseSharedFrames(unusedFor: Duration) -> Int {
+        let now = ContinuousClock.now
+        let before = residentBytes
+        accounting { fullStateFrames = fullStateFrames.filter { now - $0.value.used < unusedFor } }
+        return before - residentBytes
     }
 
     /// What a peer with `stateVector` lacks.

@@ -35,6 +35,9 @@ public actor RoomRegistry {
         await rooms[documentID]?.unsubscribe(connection)
     }
 
+    /// How long a room keeps the sync step 2 frame it shares with joiners after the last one asked for it.
+    static let sharedFrameLifetime = Duration.seconds(5)
+
     /// Number of rooms (loaded or not).
     public var count: Int { rooms.count }
 
@@ -62,7 +65,10 @@ public actor RoomRegistry {
                 }
                 continue
             }
-            if await room.isLoaded { loaded.append((id, room, last, await room.residentBytes)) }
+            guard await room.isLoaded else { continue }
+            // A join storm's shared sync step 2 holds the document twice: kept only while joiners keep coming.
+            await room.releaseSharedFrames(unusedFor: Self.sharedFrameLifetime)
+            loaded.append((id, room, last, await room.residentBytes))
         }
         var total = loaded.reduce(0) { $0 + $1.bytes }
         for entry in loaded.sorted(by: { $0.lastUsed < $1.lastUsed }) where total > memoryBudget {

@@ -57,6 +57,16 @@ struct SharedSyncStep2Tests {
         let withFrame = await room.residentBytes
         #expect(withFrame >= first.readableBytes)
 
+        // Frames still asked for stay; once joins stop, the sweep's release frees them and the next joiner makes one again.
+        #expect(await room.releaseSharedFrames(unusedFor: .seconds(60)) == 0)
+        #expect(await room.releaseSharedFrames(unusedFor: .zero) == withFrame - (await room.residentBytes))
+        #expect(await room.residentBytes == withFrame - first.readableBytes)
+        let again = try await room.syncStep2Frame(for: [0], .yjs, frame: framer.frame)
+        #expect(framer.made.load(ordering: .relaxed) == 2)
+        #expect(Array(buffer: again) == Array(buffer: first))
+        #expect(await room.residentBytes == withFrame)
+        framer.made.store(1, ordering: .relaxed)
+
         // A peer that has something gets its own diff, never the shared frame.
         let partial = Doc(clientID: 78)
         try partial.applyUpdate(updates[0])
