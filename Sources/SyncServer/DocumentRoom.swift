@@ -151,16 +151,6 @@ public actor DocumentRoom {
         metrics.openDocuments.increment()
     }
 
-    /// Adds a subscriber; returns the update that brings a peer with
-    /// `stateVector` up to date and the room's own state vector.
-    public func subscribe(_ connection: ConnectionID, stateVector: [UInt8], send: @escaping @Sendable (RoomEvent) -> Void)
-        async throws(StoreError) -> (syncStep2: [UInt8], stateVector: [UInt8])
-    {
-        let step2 = try await syncStep2(for: stateVector)
-        subscribers[connection] = send
-        return (step2, encodeStateVector(state?.stateVector ?? [:]))
-    }
-
     /// Adds a subscriber; returns sync step 2 for a peer with `stateVector`
     /// as a whole frame made by `frame` (see ``syncStep2Frame(for:_:frame:)``)
     /// and the room's own state vector. Nothing committed between the two is
@@ -176,7 +166,7 @@ public actor DocumentRoom {
 
     /// Adds a subscriber that asks for what it lacks later (a y-websocket
     /// peer sends its own sync step 1); returns the room's state vector.
-    func subscribe(_ connection: ConnectionID, send: @escaping @Sendable (RoomEvent) -> Void) async throws(StoreError) -> [UInt8] {
+    public func subscribe(_ connection: ConnectionID, send: @escaping @Sendable (RoomEvent) -> Void) async throws(StoreError) -> [UInt8] {
         try await load()
         guard let state else { throw StoreError(.unavailable, "document \(documentID) was unloaded") }
         subscribers[connection] = send

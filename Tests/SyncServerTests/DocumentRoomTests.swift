@@ -23,8 +23,8 @@ struct DocumentRoomTests {
         let room = DocumentRoom(documentID: "w1/draft/a", store: store)
         let inboxA = Inbox()
         let inboxB = Inbox()
-        _ = try await room.subscribe(1, stateVector: [0]) { inboxA.add($0) }
-        _ = try await room.subscribe(2, stateVector: [0]) { inboxB.add($0) }
+        _ = try await room.subscribe(1) { inboxA.add($0) }
+        _ = try await room.subscribe(2) { inboxB.add($0) }
         let u = try StoreSuite.textUpdates(["hi"], client: 11)[0]
         let result = await room.apply(u, from: 1, userID: "alice", role: .editor)
         guard case .acked(let seq) = result else { Issue.record("\(result)"); return }
@@ -68,7 +68,7 @@ struct DocumentRoomTests {
         try await store.migrate()
         let room = DocumentRoom(documentID: "w1/draft/b", store: store)
         let inbox = Inbox()
-        _ = try await room.subscribe(2, stateVector: [0]) { inbox.add($0) }
+        _ = try await room.subscribe(2) { inbox.add($0) }
         let u = try StoreSuite.textUpdates(["ok"], client: 12)[0]
         #expect(await room.apply(u, from: 1, userID: "v", role: .viewer) == .refused(.readOnly, "role viewer cannot edit w1/draft/b"))
         var bad = u
@@ -98,7 +98,8 @@ struct DocumentRoomTests {
         try await room.compact()
         for u in try StoreSuite.textUpdates(["!"], client: 14) { _ = await room.apply(u, from: 1, userID: "e", role: .editor) }
         let restarted = DocumentRoom(documentID: "w1/draft/c", store: try SQLiteDocumentStore(path: path))
-        let (step2, _) = try await restarted.subscribe(9, stateVector: [0]) { _ in }
+        _ = try await restarted.subscribe(9) { _ in }
+        let step2 = try await restarted.syncStep2(for: [0])
         let peer = Doc(clientID: 60)
         try peer.applyUpdate(step2)
         #expect(peer.getText("t").toString().hasPrefix("one two three") || peer.getText("t").toString().hasPrefix("!one two three"))
@@ -118,7 +119,7 @@ struct DocumentRoomTests {
         try await store.migrate()
         _ = try await store.append(documentID: "w1/draft/bad", update: [0xFF, 0x01], userID: "x")
         let room = DocumentRoom(documentID: "w1/draft/bad", store: store)
-        await #expect(throws: StoreError.self) { _ = try await room.subscribe(1, stateVector: [0]) { _ in } }
+        await #expect(throws: StoreError.self) { _ = try await room.subscribe(1) { _ in } }
         if case .refused(let code, _) = await room.apply(try StoreSuite.textUpdates(["a"], client: 1)[0], from: 1, userID: "e", role: .editor) {
             #expect(code == .storeUnavailable)
         } else {
@@ -138,7 +139,7 @@ struct DocumentRoomTests {
             let room = await registry.room("w1/draft/m\(d)")
             let inbox = Inbox()
             inboxes.append(inbox)
-            _ = try await room.subscribe(UInt64(10 + d), stateVector: [0]) { inbox.add($0) }
+            _ = try await room.subscribe(UInt64(10 + d)) { inbox.add($0) }
             for (i, u) in try StoreSuite.textUpdates(["a", "b", "c"], client: 100 + d).enumerated() {
                 let r = await room.apply(u, from: 99, userID: "u", role: .editor)
                 #expect(r.isAcked, "update \(i): \(r)")

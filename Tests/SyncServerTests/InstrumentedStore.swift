@@ -36,7 +36,6 @@ final class InstrumentedStore: DocumentStore {
     func removeMembership(workspaceID: String, userID: String) async throws(StoreError) -> Bool {
         try await inner.removeMembership(workspaceID: workspaceID, userID: userID)
     }
-    func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership] { try await inner.memberships(userID: userID) }
     func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]] {
         membershipQueries.withLock { $0.append(userIDs) }
         if membershipReadDelay > .zero { try? await Task.sleep(for: membershipReadDelay) }

@@ -61,9 +61,6 @@ public protocol DocumentStore: Sendable {
     @discardableResult
     func removeMembership(workspaceID: String, userID: String) async throws(StoreError) -> Bool
 
-    /// The workspaces a user belongs to, with roles.
-    func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership]
-
     /// The memberships of each of `userIDs` (ordered by workspace id), in one
     /// query where the database allows (users with none are absent): for the
     /// sweep that re-checks live connections and for the joins of a
@@ -72,6 +69,13 @@ public protocol DocumentStore: Sendable {
 
     /// The members of a workspace: user id and role.
     func members(workspaceID: String) async throws(StoreError) -> [(userID: String, role: Role)]
+}
+
+extension DocumentStore {
+    /// The workspaces a user belongs to, with roles (ordered by workspace id).
+    public func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership] {
+        try await memberships(ofUsers: [userID])[userID] ?? []
+    }
 }
 
 /// A store failure. Nothing was changed when it is thrown.

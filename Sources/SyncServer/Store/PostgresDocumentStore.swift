@@ -225,18 +225,6 @@ public final class PostgresDocumentStore: DocumentStore {
         }
     }
 
-    public func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership] {
-        let rows: [(String, Int)] = try await run("memberships") { [self] in
-            var out: [(String, Int)] = []
-            let rows = try await client.query("SELECT workspace_id, role FROM memberships WHERE user_id = \(userID) ORDER BY workspace_id COLLATE \"C\"", logger: logger)
-            for try await row in rows.decode((String, Int).self) { out.append(row) }
-            return out
-        }
-        var out: [WorkspaceMembership] = []
-        for (ws, r) in rows { out.append(WorkspaceMembership(workspaceID: ws, role: try Role.stored(r, for: "workspace \(ws)"))) }
-        return out
-    }
-
     public func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]] {
         guard !userIDs.isEmpty else { return [:] }
         let rows: [(String, String, Int)] = try await run("memberships") { [self] in

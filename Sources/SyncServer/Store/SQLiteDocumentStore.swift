@@ -176,18 +176,6 @@ public final class SQLiteDocumentStore: DocumentStore {
         }
     }
 
-    public func memberships(userID: String) async throws(StoreError) -> [WorkspaceMembership] {
-        let rows = try await read("memberships") { db in
-            // A cached statement: every connection's join asks this, and compiling it was a visible part of a reconnect storm.
-            try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT workspace_id, role FROM memberships WHERE user_id = ? ORDER BY workspace_id"), arguments: [userID])
-                .map { (String($0["workspace_id"] as String), Int($0["role"] as Int)) }
-        }
-        var out: [WorkspaceMembership] = []
-        for (ws, r) in rows { out.append(WorkspaceMembership(workspaceID: ws, role: try Role.stored(r, for: "workspace \(ws)"))) }
-        return out
-    }
-
     public func memberships(ofUsers userIDs: [String]) async throws(StoreError) -> [String: [WorkspaceMembership]] {
         guard !userIDs.isEmpty else { return [:] }
         let rows = try await read("memberships") { db in
