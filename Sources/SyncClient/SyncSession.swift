@@ -52,7 +52,15 @@ final class SyncSession {
     var queued = Set<String>()
     var catalogSeq: [String: Int] = [:]
     var subscribed = Set<String>()
+    /// Subscriptions not yet answered by their `syncStep2`.
     var awaitingStep2 = Set<String>()
+    /// Per document, the `syncStep2` answers still expected (to a subscribe or
+    /// to a state vector), in request order, each with the server sequence it
+    /// is known to cover: that of a catalog the server read before the request.
+    /// Only such an answer may raise the stored `server_seq`: an ack or a
+    /// broadcast can arrive while another client's earlier update is still on
+    /// its way, so their sequences say nothing about what this copy holds.
+    var expectedStep2: [String: [Int?]] = [:]
     var awaitingStep1 = Set<String>()
     var inflight: [Int: (document: String, through: Int, entries: Int)] = [:]
     var inflightDocs = Set<String>()
@@ -101,8 +109,15 @@ final class SyncSession {
             catalogAnswered = true
             catalogCursor = cursor
             for e in entries where e.serverSeq > (try store.serverSeq(e.documentID)) {
-                catalogSeq[e.documentID] = e.serverSeq
-                enqueue(e.documentID)
+                if subscribed.contains(e.documentID) {
+                    // Broadcasts bring a subscribed document's updates, but one may
+                    // still be on its way after this answer, and the cursor already
+                    // counts it: ask for what is missing rather than trust it arrives.
+                    try await refresh(e.documentID, covering: e.serverSeq)
+                } else {
+                    catalogSeq[e.documentID] = e.serverSeq
+                    enqueue(e.documentID)
+                }
             }
             if !initialQueued {
                 initialQueued = true
@@ -111,28 +126,32 @@ final class SyncSession {
             }
             try await pump()
         case .syncStep2(let name, let update):
-            guard awaitingStep2.remove(name) != nil || subscribed.contains(name) else { break }
+            var marks = expectedStep2[name] ?? []
+            guard !marks.isEmpty || subscribed.contains(name) else { break }
+            let mark = marks.isEmpty ? nil : marks.removeFirst()
+            expectedStep2[name] = marks.isEmpty ? nil : marks
             let before = docs[name]?.doc.stateVector
-            try applyRemote(name, update, serverSeq: catalogSeq.removeValue(forKey: name), counted: false)
+            try applyRemote(name, update, serverSeq: mark, counted: false)
             if let after = docs[name]?.doc.stateVector, after != before {
                 report.remoteUpdates += 1
                 report.documentsChanged += 1
                 options.onRemoteChange(name)
             }
-            report.documentsSynced += 1
-            progress()
+            if awaitingStep2.remove(name) != nil {
+                report.documentsSynced += 1
+                progress()
+            }
         case .syncStep1(let name, let sv):
             guard awaitingStep1.remove(name) != nil, let live = docs[name] else { break }
             try await answerStep1(name, live, sv)
-        case .broadcast(let name, let seq, let update):
+        case .broadcast(let name, _, let update):
             guard subscribed.contains(name) else { break }
-            try applyRemote(name, update, serverSeq: seq, counted: true)
+            try applyRemote(name, update, serverSeq: nil, counted: true)
             options.onRemoteChange(name)
-        case .ack(let name, let clientSeq, let serverSeq):
+        case .ack(let name, let clientSeq, _):
             guard let f = inflight.removeValue(forKey: clientSeq), f.document == name else { break }
             inflightDocs.remove(name)
             if f.through > 0 { try store.acknowledge(name, through: f.through) }
-            try store.commitRemote(name, updates: [], serverSeq: serverSeq)
             report.updatesAcked += 1
             report.editsAcked += f.entries
             try await flush(name)
@@ -172,7 +191,7 @@ final class SyncSession {
         }
         if options.mode == .watch {
             try await pickUpStoredChanges()
-            if catalogAnswered && Date().timeIntervalSince(lastCatalogRequest) > options.catalogInterval && awaitingStep2.isEmpty {
+            if catalogAnswered && Date().timeIntervalSince(lastCatalogRequest) > options.catalogInterval && expectedStep2.isEmpty {
                 try await requestCatalog()
             }
         }
@@ -213,11 +232,20 @@ final class SyncSession {
             }
             subscribed.insert(name)
             awaitingStep2.insert(name)
+            expectedStep2[name, default: []].append(catalogSeq.removeValue(forKey: name))
             awaitingStep1.insert(name)
             states.append(DocumentState(documentID: name, stateVector: live.doc.encodeStateVector()))
         }
         try await write(.subscribe(states))
         progress()
+    }
+
+    /// Asks the server for what a subscribed document lacks (its answer is a
+    /// `syncStep2`), known to cover `serverSeq` because the server read it first.
+    func refresh(_ name: String, covering serverSeq: Int) async throws {
+        guard let live = docs[name] else { return }
+        expectedStep2[name, default: []].append(serverSeq)
+        try await write(.syncStep1(documentID: name, stateVector: live.doc.encodeStateVector()))
     }
 
     /// The server's state vector: send whatever it lacks. When the outbox of
@@ -323,6 +351,7 @@ final class SyncSession {
 
     func documentFailed(_ name: String, code: ErrorCode, text: String) throws {
         awaitingStep2.remove(name)
+        expectedStep2[name] = nil
         awaitingStep1.remove(name)
         subscribed.remove(name)
         failedDocs.insert(name)
@@ -343,7 +372,7 @@ final class SyncSession {
     /// Once mode ends when the catalog is answered, every queued document
     /// fetched, and nothing is in flight or still sendable.
     func finishedIfDone() async throws -> Bool {
-        guard welcomed, catalogAnswered, queue.isEmpty, awaitingStep2.isEmpty, awaitingStep1.isEmpty, inflight.isEmpty else {
+        guard welcomed, catalogAnswered, queue.isEmpty, expectedStep2.isEmpty, awaitingStep1.isEmpty, inflight.isEmpty else {
             try await pump()
             return false
         }
@@ -352,7 +381,8 @@ final class SyncSession {
         if report.updatesAcked > 0 && !finalCatalogAsked {
             // Our own updates moved the server past the cursor; one more catalog
             // round moves the cursor past them, so the next reconnect lists
-            // only what others changed.
+            // only what others changed. The documents it names are confirmed
+            // with a state vector each (see the catalog case).
             finalCatalogAsked = true
             try await requestCatalog()
             return false

@@ -154,11 +154,14 @@ struct ClientEndToEndTests {
         // Bob's own edits made by another process while watch runs go out through the watcher.
         try await bob.ok(["draft", "caption", "live", "--append", " four", "--offline"])
         let deadline = Date().addingTimeInterval(20)
+        var lastSync = ""
         while try await Self.caption(alice, "live") != "one two three four", Date() < deadline {
-            try await alice.ok(["sync"])
+            lastSync = try await alice.ok(["sync"])
             try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(try await Self.caption(alice, "live") == "one two three four")
+        let bobStatus = try await bob.json(["status"])
+        #expect(try await Self.caption(alice, "live") == "one two three four",
+                "watcher running: \(watch.process.isRunning)\n\(watch.output)\nbob: \(bobStatus)\nalice's last sync: \(lastSync)\nserver: \(server.logTail())")
     }
 
     @Test("a stock Yjs peer (Debian y-websocket provider) and nest edit one caption")

@@ -43,8 +43,9 @@ struct NestCLI {
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args + ["--data-dir", dataDir]
         let out = Pipe()
+        // One buffer for both streams: status notes (stderr) explain a failure.
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = out
         let running = RunningNest(process: p)
         try p.run()
         PipeDrain.start(out) { running.append($0) }
