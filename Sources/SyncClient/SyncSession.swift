@@ -66,6 +66,12 @@ final class SyncSession {
     var inflightDocs = Set<String>()
     var retryAfter: [String: Date] = [:]
     var failedDocs = Set<String>()
+    /// Watch mode: documents the server could not serve for a passing reason
+    /// (its store unavailable, overloaded), subscribed again at these times.
+    var resubscribeAt: [String: Date] = [:]
+    /// Seconds before the first new subscribe of such a document; doubled per failure, up to a minute.
+    var resubscribeDelay = 2.0
+    var resubscribeFailures: [String: Int] = [:]
     var nextClientSeq = 1
     var lastRowSeen = 0
     var total = 0
@@ -138,6 +144,7 @@ final class SyncSession {
                 options.onRemoteChange(name)
             }
             if awaitingStep2.remove(name) != nil {
+                resubscribeFailures[name] = nil
                 report.documentsSynced += 1
                 progress()
             }
@@ -190,6 +197,12 @@ final class SyncSession {
             return false
         }
         if options.mode == .watch {
+            let now = Date()
+            for (name, at) in resubscribeAt where at <= now {
+                resubscribeAt[name] = nil
+                failedDocs.remove(name)
+                enqueue(name)
+            }
             try await pickUpStoredChanges()
             if catalogAnswered && Date().timeIntervalSince(lastCatalogRequest) > options.catalogInterval && expectedStep2.isEmpty {
                 try await requestCatalog()
@@ -362,6 +375,12 @@ final class SyncSession {
             report.refused.append(DocumentProblem(document: name, code: code.name, text: text))
         }
         report.documentProblems.append(DocumentProblem(document: name, code: code.name, text: text))
+        let passing: Set<ErrorCode> = [.storeUnavailable, .internal, .overloaded, .rateLimited]
+        if options.mode == .watch && passing.contains(code) {
+            let failures = resubscribeFailures[name, default: 0]
+            resubscribeFailures[name] = failures + 1
+            resubscribeAt[name] = Date().addingTimeInterval(min(60, resubscribeDelay * Double(1 << min(failures, 6))))
+        }
     }
 
     func progress() {

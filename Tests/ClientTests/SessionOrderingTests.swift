@@ -8,7 +8,7 @@ import Testing
 /// under load: another client's broadcast can still be on its way when this
 /// client's ack, or a catalog whose cursor already counts that update, arrives.
 /// The test plays the server with real protocol messages.
-@Suite("sync session: message order")
+@Suite("sync session: message order and refusals")
 struct SessionOrderingTests {
     let name = "w1/draft/live"
 
@@ -122,5 +122,33 @@ struct SessionOrderingTests {
         _ = try await s.receive(NestMessage.syncStep2(documentID: name, update: try server.encodeStateAsUpdate(since: sv)).encoded())
         #expect(try store.load(name).getText("caption").toString() == "[8][7]one two")
         #expect(try store.serverSeq(name) == 8)
+    }
+
+    @Test("watch mode subscribes again to a document the server could not load, and never to one it forbids")
+    func watchRetriesPassingFailures() async throws {
+        let (store, server, edit) = try storeWithPendingEdit()
+        try server.applyUpdate(edit)
+        try store.acknowledge(name, through: .max)
+        let other = "w2/draft/secret"
+        try store.commitRemote(other, updates: [try server.encodeStateAsUpdate()], serverSeq: 3)
+        let sent = Sent()
+        let s = session(store, sent, mode: .watch)
+        s.resubscribeDelay = 0
+        try await s.start()
+        _ = try await s.receive(welcome().encoded())
+        _ = try await s.receive(NestMessage.catalog(cursor: 5, entries: []).encoded())
+        func subscribes() -> [String] {
+            sent.messages.flatMap { m -> [String] in if case .subscribe(let states) = m { states.map(\.documentID) } else { [] } }
+        }
+        #expect(Set(subscribes()) == [name, other])
+        _ = try await s.receive(NestMessage.error(code: .storeUnavailable, text: "document unavailable", documentID: name).encoded())
+        _ = try await s.receive(NestMessage.error(code: .forbidden, text: "cannot subscribe", documentID: other).encoded())
+        _ = try await s.tick()
+        _ = try await s.tick()
+        #expect(subscribes().filter { $0 == name }.count == 2, "the unavailable document is tried again: \(subscribes())")
+        #expect(subscribes().filter { $0 == other }.count == 1, "the forbidden one is not: \(subscribes())")
+        #expect(s.resubscribeFailures[name] == 1)
+        _ = try await s.receive(NestMessage.syncStep2(documentID: name, update: [0, 0]).encoded())
+        #expect(s.resubscribeFailures[name] == nil && s.subscribed.contains(name))
     }
 }

@@ -15,6 +15,9 @@ import TestHarness
 /// joiner then receives the whole document in one message.
 @Suite("large messages", .serialized, .timeLimit(.minutes(2)))
 struct LargeMessageTests {
+    /// Made once for both cases: typing it takes seconds in a debug build.
+    static let twoMegabytes = Result { try bigUpdate(kilobytes: 2048) }
+
     static func bigUpdate(kilobytes: Int) throws -> (update: [UInt8], length: Int) {
         let doc = Doc(clientID: 90)
         var updates: [[UInt8]] = []
@@ -48,7 +51,7 @@ struct LargeMessageTests {
         let alice = try server.token("alice", workspace: "w1")
         try server.start()
         defer { server.stop() }
-        let (update, length) = try Self.bigUpdate(kilobytes: 2048)
+        let (update, length) = try Self.twoMegabytes.get()
         let url = "ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/big\(writerFrameSize)?token=\(alice)"
         _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: writerFrameSize), logger: Logger(label: "writer")) { _, outbound, _ in
             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(update).encoded())))
