@@ -8,8 +8,10 @@ public typealias ConnectionID = UInt64
 
 /// What a room sends to a subscriber.
 public enum RoomEvent: Sendable {
-    /// An update committed by someone else, with its server sequence.
-    case update([UInt8], serverSeq: Int)
+    /// An update from someone else, relayed once validated, before its
+    /// commit (which only the sender's ack waits for). `version` names it
+    /// within the room, so that its frame is made once for all subscribers.
+    case update([UInt8], version: Int)
     /// An awareness update relayed from another subscriber.
     case awareness([UInt8])
 }
@@ -259,6 +261,11 @@ public actor DocumentRoom {
             fullStateFrames = [:]
         }
         version += 1
+        // Relayed before the commit: the others' latency does not wait for the
+        // store. Should the commit fail, the sender is refused and sends the
+        // update again; the others applying it twice changes nothing.
+        let relayed = version
+        for (id, send) in subscribers where id != connection { send(.update(update, version: relayed)) }
         let seq: Int
         do {
             let started = ContinuousClock.now
@@ -273,7 +280,6 @@ public actor DocumentRoom {
         unflushed += 1
         unflushedBytes += update.count
         metrics.updatesCommitted.increment()
-        for (id, send) in subscribers where id != connection { send(.update(update, serverSeq: seq)) }
         if compaction == nil, unflushedBytes > max(snapshotBytes, compactionMinimumBytes) {
             compaction = Task { await self.compactOnce() }
         }

@@ -99,8 +99,9 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
                 message, shared: shared, subscribed: &subscribed, end: end, reply: reply, replyFrame: { peer.send(frame: $0) }
             ) { room, doc, event in
                 switch event {
-                case .update(let u, let seq):
-                    peer.send(frame: room.fanout.buffer(.nest, seq: seq) { NestMessage.broadcast(documentID: doc, serverSeq: seq, update: u).encoded() })
+                case .update(let u, let version):
+                    // serverSeq 0: relayed before its commit, its position is not known yet (PROTOCOL.md 4.2).
+                    peer.send(frame: room.fanout.buffer(.nest, version: version) { NestMessage.broadcast(documentID: doc, serverSeq: 0, update: u).encoded() })
                 case .awareness(let a): reply(.awareness(documentID: doc, update: a))
                 }
             }

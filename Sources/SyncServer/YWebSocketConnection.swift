@@ -71,7 +71,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         do {
             serverVector = try await room.subscribe(id) { event in
                 switch event {
-                case .update(let u, let seq): peer.send(frame: room.fanout.buffer(.yjs, seq: seq) { YWebSocketMessage.update(u).encoded() })
+                case .update(let u, let version): peer.send(frame: room.fanout.buffer(.yjs, version: version) { YWebSocketMessage.update(u).encoded() })
                 case .awareness(let a): peer.send(YWebSocketMessage.awareness(a).encoded())
                 }
             }

@@ -3,6 +3,7 @@ import Foundation
 import CRDT
 import SyncProtocol
 import SyncServer
+import Synchronization
 
 /// Collects what a room sends to one subscriber.
 final class Inbox: @unchecked Sendable {
@@ -34,6 +35,45 @@ struct DocumentRoomTests {
         let peer = Doc(clientID: 50)
         for x in inboxB.updates { try peer.applyUpdate(x) }
         #expect(peer.getText("t").toString() == "hi")
+    }
+
+    @Test("an update reaches the other subscribers before its commit; the sender's ack waits for the commit, and a failed commit is refused and taken again")
+    func relayBeforeCommit() async throws {
+        let (sqlite, _) = try SQLiteStoreTests.freshStore()
+        try await sqlite.migrate()
+        let store = InstrumentedStore(sqlite)
+        let room = DocumentRoom(documentID: "w1/draft/r", store: store)
+        let inbox = Inbox()
+        _ = try await room.subscribe(1) { _ in }
+        _ = try await room.subscribe(2) { inbox.add($0) }
+        let updates = try StoreSuite.textUpdates(["slow", " disk"], client: 14)
+        store.holdAppends.store(true, ordering: .relaxed)
+        let sender = Task { await room.apply(updates[0], from: 1, userID: "alice", role: .editor) }
+        var waited = 0
+        while inbox.updates.isEmpty && waited < 400 {
+            try await Task.sleep(for: .milliseconds(5))
+            waited += 1
+        }
+        #expect(inbox.updates == [updates[0]], "relayed while the commit is held")
+        #expect(try await store.load(documentID: "w1/draft/r").updates.isEmpty, "not committed yet")
+        store.holdAppends.store(false, ordering: .relaxed)
+        guard case .acked(let seq) = await sender.value else { Issue.record("not acked"); return }
+        #expect(try await store.load(documentID: "w1/draft/r").lastSeq == seq)
+
+        // A failed commit: relayed all the same, the sender refused; its resend is stored and relayed again.
+        store.failAppends.store(true, ordering: .relaxed)
+        #expect(await room.apply(updates[1], from: 1, userID: "alice", role: .editor) == .refused(.storeUnavailable, "commit failed: disk full (test)"))
+        #expect(inbox.updates.count == 2)
+        store.failAppends.store(false, ordering: .relaxed)
+        guard case .acked(let again) = await room.apply(updates[1], from: 1, userID: "alice", role: .editor), again > seq else {
+            Issue.record("the resend was not stored"); return
+        }
+        let peer = Doc(clientID: 52)
+        for u in inbox.updates { try peer.applyUpdate(u) }
+        #expect(peer.getText("t").toString() == "slow disk")
+        let stored = Doc(clientID: 53)
+        try stored.applyUpdate(try await room.syncStep2(for: [0]))
+        #expect(stored.getText("t").toString() == "slow disk")
     }
 
     @Test("the full state for new joiners is merged once per version and held once")

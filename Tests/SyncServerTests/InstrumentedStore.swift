@@ -3,11 +3,14 @@ import Synchronization
 import SyncProtocol
 import SyncServer
 
-/// A store that forwards to another, fails appends while `failAppends` is
-/// set, and counts (and may slow down or fail) membership reads.
+/// A store that forwards to another, holds appends while `holdAppends` is
+/// set and fails them while `failAppends` is, and counts (and may slow down
+/// or fail) membership reads.
 final class InstrumentedStore: DocumentStore {
     let inner: any DocumentStore
     let failAppends = Atomic<Bool>(false)
+    /// Appends wait until this is cleared (a slow disk or database).
+    let holdAppends = Atomic<Bool>(false)
     let failMembershipReads = Atomic<Bool>(false)
     /// Queries for many users' memberships: the users each asked for.
     let membershipQueries = Mutex<[[String]]>([])
@@ -20,6 +23,7 @@ final class InstrumentedStore: DocumentStore {
 
     func migrate() async throws(StoreError) { try await inner.migrate() }
     func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
+        while holdAppends.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
         if failAppends.load(ordering: .relaxed) { throw StoreError(.unavailable, "disk full (test)") }
         return try await inner.append(documentID: documentID, update: update, userID: userID)
     }
