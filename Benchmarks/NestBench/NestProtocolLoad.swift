@@ -33,19 +33,36 @@ enum NestProtocolLoad {
 
     /// What every client of a run shares.
     final class Ledger: Sendable {
-        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
+        /// Send times of the round's updates; writer `c` writes as Yjs client `authorID(round, c)`.
+        let sent: SentTimes
         let ackLatencies = Mutex<[Double]>([])
         let fanout = Mutex<[Double]>([])
         /// Acknowledged (document, writer key, value) triples, for the kill -9 check.
         let acked = Mutex<[(String, String, Int)]>([])
         let failures = Atomic<Int>(0)
+
+        /// Every client subscribed: the load starts.
+        let loadStart: LoadStart
+
+        init(round: Int, writers: Int) {
+            sent = SentTimes(firstClientID: UInt64(NestProtocolLoad.authorID(round: round, writer: 0)), writers: writers)
+            loadStart = LoadStart(expected: writers)
+        }
+    }
+
+    /// The Yjs client id of a writer's edits in a round.
+    static func authorID(round: Int, writer c: Int) -> Int { 20_000_000 + round * 100_000 + c }
+
+    /// When a client sent each of its updates, by client sequence number (for its acks).
+    final class SendTimes: Sendable {
+        let bySeq = Mutex<[Int: ContinuousClock.Instant]>([:])
     }
 
     /// Runs `clients` writers in rooms of `perRoom`, each appending its
-    /// sequence numbers to its own array at `rate` per second until `end`
-    /// or until the connection breaks.
+    /// sequence numbers to its own array at `rate` per second for `seconds`
+    /// once every client is subscribed, or until the connection breaks.
     static func drive(
-        port: Int, token: String, rooms: Int, perRoom: Int, rate: Double, until end: ContinuousClock.Instant, round: Int, ledger: Ledger
+        port: Int, token: String, rooms: Int, perRoom: Int, rate: Double, seconds: Double, round: Int, ledger: Ledger
     ) async {
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
@@ -59,34 +76,31 @@ enum NestProtocolLoad {
                 group.addTask {
                     let doc = "w1/draft/nroom-\(runTag)-\(c / perRoom)"
                     let key = "r\(round)w\(c)"
+                    // A client that never subscribes still counts, so that the load starts.
+                    let subscribed = SubscribedFlag()
+                    defer { if !subscribed.value.exchange(true, ordering: .relaxed) { ledger.loadStart.joined() } }
                     do {
                         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: wsConfig, logger: log) { inbound, outbound, _ in
                             func send(_ m: NestMessage) async throws { try await outbound.write(.binary(ByteBuffer(bytes: m.encoded()))) }
-                            let local = Doc(clientID: 10_000_000 + round * 100_000 + c)
-                            local.getMap("latest").observe { event in
-                                let now = ContinuousClock.now
-                                for k in event.keysChanged where k != key {
-                                    guard case .integer(let seq)? = local.getMap("latest").get(k) as YAny?,
-                                          let t = ledger.sent.withLock({ $0["\(doc)#\(k)#\(seq)"] }) else { continue }
-                                    ledger.fanout.withLock { $0.append(Stats.ms(now - t)) }
-                                }
+                            // Latencies are collected here and handed over once, not under a shared lock per message.
+                            var acks: [Double] = [], fanout: [Double] = []
+                            defer {
+                                ledger.ackLatencies.withLock { $0 += acks }
+                                ledger.fanout.withLock { $0 += fanout }
                             }
+                            let mine = SendTimes()
                             try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench", token: ""))
                             try await send(.subscribe([DocumentState(documentID: doc, stateVector: [0])]))
-                            // Steady-state latency: a client writes once its subscription is answered
-                            // (as `nest` does), not while the server is still setting 500 sessions up.
-                            let subscribed = SubscribedFlag()
+                            // Steady-state latency: clients write once every subscription is answered,
+                            // not while the server is still setting 500 sessions up.
                             try await withThrowingTaskGroup(of: Void.self) { inner in
                                 inner.addTask {
-                                    let joinDeadline = ContinuousClock.now + .seconds(30)
-                                    while !subscribed.value.load(ordering: .acquiring) && ContinuousClock.now < joinDeadline {
-                                        try await Task.sleep(for: .milliseconds(10))
-                                    }
-                                    let author = Doc(clientID: 20_000_000 + round * 100_000 + c)
+                                    let end = try await ledger.loadStart.wait() + .seconds(seconds)
+                                    let author = Doc(clientID: authorID(round: round, writer: c))
                                     var pending: [UInt8] = []
                                     author.onUpdate { u, _ in pending = u }
                                     var seq = 0
-                                    try await Task.sleep(for: .milliseconds(300 + Int.random(in: 0..<max(1, Int(1000 / max(rate, 0.1))))))
+                                    try await Task.sleep(for: .milliseconds(Int.random(in: 0..<max(1, Int(1000 / max(rate, 0.1))))))
                                     var next = ContinuousClock.now
                                     while ContinuousClock.now < end {
                                         seq += 1
@@ -94,7 +108,9 @@ enum NestProtocolLoad {
                                             try? author.getArray(key).push([.value(.integer(Int64(seq)))])
                                             try? author.getMap("latest").set(key, .integer(Int64(seq)))
                                         }
-                                        ledger.sent.withLock { $0["\(doc)#\(key)#\(seq)"] = ContinuousClock.now }
+                                        let now = ContinuousClock.now
+                                        ledger.sent.record(pending, at: now)
+                                        mine.bySeq.withLock { $0[seq] = now }
                                         try await send(.update(documentID: doc, clientSeq: seq, update: pending))
                                         next += period
                                         try await Task.sleep(until: next)
@@ -106,16 +122,12 @@ enum NestProtocolLoad {
                                     guard case .binary(let b) = frame else { continue }
                                     switch try NestMessage(decoding: Array(buffer: b)) {
                                     case .ack(_, let seq, _):
-                                        let now = ContinuousClock.now
-                                        if let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) {
-                                            ledger.ackLatencies.withLock { $0.append(Stats.ms(now - t)) }
-                                        }
+                                        if let t = mine.bySeq.withLock({ $0.removeValue(forKey: seq) }) { acks.append(Stats.ms(.now - t)) }
                                         ledger.acked.withLock { $0.append((doc, key, seq)) }
-                                    case .syncStep2(_, let u):
-                                        try local.applyUpdate(u)
-                                        subscribed.value.store(true, ordering: .releasing)
+                                    case .syncStep2:
+                                        if !subscribed.value.exchange(true, ordering: .relaxed) { ledger.loadStart.joined() }
                                     case .broadcast(_, _, let u):
-                                        try local.applyUpdate(u)
+                                        if let (writer, at) = ledger.sent.sent(u), writer != c { fanout.append(Stats.ms(.now - at)) }
                                     case .refused(_, _, let code, let text):
                                         FileHandle.standardError.write(Data("refused: \(code.name) \(text)\n".utf8))
                                     default:
@@ -135,10 +147,14 @@ enum NestProtocolLoad {
 
     /// Steady load; ack and fan-out latency.
     static func measure(_ server: NestServerUnderTest, rooms: Int, perRoom: Int, rate: Double, seconds: Double) async -> Outcome {
-        let ledger = Ledger()
-        let cpu = ProcessStats.cpuSeconds(server.pid)
-        let start = ContinuousClock.now
-        await drive(port: server.port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, until: start + .seconds(seconds), round: 0, ledger: ledger)
+        let ledger = Ledger(round: 0, writers: rooms * perRoom)
+        // The server's CPU from the start of the steady load, not from the clients' connecting.
+        let cpuAtStart = Task { [pid = server.pid] in
+            _ = try? await ledger.loadStart.wait()
+            return ProcessStats.cpuSeconds(pid)
+        }
+        await drive(port: server.port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, seconds: seconds, round: 0, ledger: ledger)
+        let cpu = await cpuAtStart.value
         let acks = ledger.ackLatencies.withLock { $0 }, fan = ledger.fanout.withLock { $0 }
         return Outcome(
             rooms: rooms, clients_per_room: perRoom, updates_acked: acks.count, acks_per_second: Double(acks.count) / seconds,
@@ -154,10 +170,11 @@ enum NestProtocolLoad {
     static func killRounds(_ server: NestServerUnderTest, rounds: Int, rooms: Int, perRoom: Int, rate: Double) async throws -> (Int, Int) {
         var totalAcked = 0, missing = 0
         for round in 1...rounds {
-            let ledger = Ledger()
+            let ledger = Ledger(round: round, writers: rooms * perRoom)
             let port = server.port
             let killAt = Duration.milliseconds(Int.random(in: 800...2_500))
-            let load = Task { await drive(port: port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, until: .now + .seconds(30), round: round, ledger: ledger) }
+            let load = Task { await drive(port: port, token: server.token, rooms: rooms, perRoom: perRoom, rate: rate, seconds: 30, round: round, ledger: ledger) }
+            _ = try await ledger.loadStart.wait()
             try await Task.sleep(for: killAt)
             server.kill9()
             await load.value

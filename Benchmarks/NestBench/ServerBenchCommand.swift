@@ -180,7 +180,8 @@ enum ServerBenchCommand {
 
     /// Send times by document, writer and sequence number, and what arrived.
     final class Ledger: Sendable {
-        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
+        /// Send times of the load's updates; writer `c` writes as Yjs client `2_000_000 + c`.
+        let sent: SentTimes
         let latencies = Mutex<[Double]>([])
         let failures = Atomic<Int>(0)
         let updates = Atomic<Int>(0)
@@ -188,6 +189,10 @@ enum ServerBenchCommand {
         /// WebSocket payload bytes the load's clients sent and received.
         let bytesSent = Atomic<Int>(0)
         let bytesReceived = Atomic<Int>(0)
+        /// The server's CPU seconds when the steady load started.
+        let cpuAtStart = Mutex<Double>(0)
+
+        init(writers: Int) { sent = SentTimes(firstClientID: 2_000_000, writers: writers) }
     }
 
 
@@ -200,7 +205,7 @@ enum ServerBenchCommand {
                           deliveries_per_second: 0, fanout_p50_ms: 0, fanout_p99_ms: 0, server_cpu_seconds: 0, cpu_microseconds_per_delivery: 0, bytes_sent: 0, bytes_received: 0,
                           server_rss_mb: 0, idle_connections: 0, rss_kb_per_idle_connection: 0, join_clients: 0, join_seconds: 0, join_server_cpu_seconds: 0, join_generator_cpu_seconds: 0,
                           reconnect_clients: 0, reconnect_seconds: 0, reconnect_server_cpu_seconds: 0, reconnect_generator_cpu_seconds: 0, failed_connections: 0)
-        let ledger = Ledger()
+        let ledger = Ledger(writers: o.rooms * o.perRoom)
         // Idle connections, held open until the load is over.
         let (idleStream, idleRelease) = AsyncStream<Void>.makeStream()
         let rssBefore = ProcessStats.rssMB(pid)
@@ -233,25 +238,25 @@ enum ServerBenchCommand {
             out.rss_kb_per_idle_connection = (ProcessStats.rssMB(pid) - rssBefore) * 1024 / Double(o.idle)
         }
 
-        let cpuBefore = ProcessStats.cpuSeconds(pid)
-        let start = ContinuousClock.now
-        let end = start + .seconds(o.seconds)
+        let loadStart = LoadStart(expected: o.rooms * o.perRoom)
+        ledger.cpuAtStart.withLock { $0 = ProcessStats.cpuSeconds(pid) }
         let period = Duration.milliseconds(Int(1000 / max(o.rate, 0.1)))
         await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                guard (try? await loadStart.wait()) != nil else { return }
+                ledger.cpuAtStart.withLock { $0 = ProcessStats.cpuSeconds(pid) }
+            }
             for c in 0..<(o.rooms * o.perRoom) {
                 group.addTask {
                     let doc = "room\(c / o.perRoom)"
+                    // Set once the room's state arrived; a client that never gets there still counts, so the load starts.
+                    let joined = SubscribedFlag()
+                    defer { if !joined.value.exchange(true, ordering: .relaxed) { loadStart.joined() } }
                     do {
                         try await WebSocketClient.connect(url: url(doc), logger: log) { inbound, outbound, _ in
-                            let local = Doc(clientID: 1_000_000 + c)
-                            local.getMap("bench").observe { event in
-                                let now = ContinuousClock.now
-                                for key in event.keysChanged where key != "w\(c)" {
-                                    guard case .integer(let seq)? = local.getMap("bench").get(key) as YAny?,
-                                          let t = ledger.sent.withLock({ $0["\(doc)#\(key)#\(seq)"] }) else { continue }
-                                    ledger.latencies.withLock { $0.append(Stats.ms(now - t)) }
-                                }
-                            }
+                            // Latencies are collected here and handed over once, not under a shared lock per message.
+                            var latencies: [Double] = []
+                            defer { ledger.latencies.withLock { $0 += latencies } }
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
                             try await withThrowingTaskGroup(of: Void.self) { inner in
                                 inner.addTask {
@@ -259,12 +264,13 @@ enum ServerBenchCommand {
                                     var pending: [UInt8] = []
                                     author.onUpdate { u, _ in pending = u }
                                     var seq = 0
+                                    let end = try await loadStart.wait() + .seconds(o.seconds)
                                     try await Task.sleep(for: .milliseconds(Int.random(in: 0..<max(1, Int(1000 / max(o.rate, 0.1))))))
                                     var next = ContinuousClock.now
                                     while ContinuousClock.now < end {
                                         seq += 1
                                         try author.getMap("bench").set("w\(c)", .integer(Int64(seq)))
-                                        ledger.sent.withLock { $0["\(doc)#w\(c)#\(seq)"] = ContinuousClock.now }
+                                        ledger.sent.record(pending)
                                         ledger.updates.add(1, ordering: .relaxed)
                                         let message = YWebSocketMessage.update(pending).encoded()
                                         ledger.bytesSent.add(message.count, ordering: .relaxed)
@@ -280,10 +286,13 @@ enum ServerBenchCommand {
                                     guard case .binary(let b) = frame else { continue }
                                     ledger.bytesReceived.add(b.readableBytes, ordering: .relaxed)
                                     switch try YWebSocketMessage(decoding: Array(buffer: b)) {
-                                    case .update(let u), .syncStep2(let u):
-                                        try local.applyUpdate(u)
+                                    case .update(let u):
+                                        if let (writer, at) = ledger.sent.sent(u), writer != c { latencies.append(Stats.ms(.now - at)) }
+                                    case .syncStep2:
+                                        if !joined.value.exchange(true, ordering: .relaxed) { loadStart.joined() }
                                     case .syncStep1:
-                                        try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep2(update: local.encodeStateAsUpdate(since: [:])).encoded())))
+                                        // This client's own updates reach the room as it writes them: nothing to add.
+                                        try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep2(update: [0, 0]).encoded())))
                                     default: break
                                     }
                                 }
@@ -296,8 +305,9 @@ enum ServerBenchCommand {
                 }
             }
         }
-        let elapsed = Stats.ms(ContinuousClock.now - start) / 1000
-        out.server_cpu_seconds = ProcessStats.cpuSeconds(pid) - cpuBefore
+        // From the start of the load to the last client's close.
+        let elapsed = Stats.ms(ContinuousClock.now - ((try? await loadStart.wait()) ?? .now)) / 1000
+        out.server_cpu_seconds = ProcessStats.cpuSeconds(pid) - ledger.cpuAtStart.withLock { $0 }
         out.server_rss_mb = ProcessStats.rssMB(pid)
         let lat = ledger.latencies.withLock { $0 }
         out.updates_sent = ledger.updates.load(ordering: .relaxed)

@@ -1,0 +1,30 @@
+import Synchronization
+
+/// When a steady load starts: once every client has joined its room (or
+/// given up), so that latency and CPU per delivery are measured under the
+/// load, not while the server is still accepting thousands of connections
+/// (the join and reconnect storms are measured on their own).
+final class LoadStart: Sendable {
+    let expected: Int
+    private let count = Atomic<Int>(0)
+    private let startedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(expected: Int) { self.expected = expected }
+
+    /// A client joined (or failed to).
+    func joined() {
+        if count.wrappingAdd(1, ordering: .relaxed).newValue >= expected { open() }
+    }
+
+    private func open() { startedAt.withLock { if $0 == nil { $0 = .now } } }
+
+    /// The start, waiting for it; after `deadline` the load starts with whoever joined.
+    func wait(deadline: Duration = .seconds(60)) async throws -> ContinuousClock.Instant {
+        let until = ContinuousClock.now + deadline
+        while true {
+            if let t = startedAt.withLock({ $0 }) { return t }
+            if ContinuousClock.now >= until { open() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
