@@ -26,9 +26,9 @@ struct ClientEndToEndTests {
           arguments: [("sqlite", true), ("sqlite", false), ("postgresql", true), ("postgresql", false)])
     func offlineMerge(store: String, aliceFirst: Bool) async throws {
         let server = try await Self.server(postgres: store == "postgresql")
-        let aliceToken = try server.token("alice", workspace: "w1", role: "owner")
-        let bobToken = try server.token("bob", workspace: "w1", role: "editor")
-        try server.start()
+        let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("alice"), bob = NestCLI("bob")
         try await alice.login(server, token: aliceToken, workspace: "w1")
@@ -64,10 +64,10 @@ struct ClientEndToEndTests {
     @Test("a viewer's edits are refused, reported with exit status 4, never retried, and never block other documents")
     func viewer() async throws {
         let server = try await Self.server()
-        let ownerToken = try server.token("olga", workspace: "w1", role: "owner")
-        let vicToken = try server.token("vic", workspace: "w1", role: "viewer")
-        _ = try server.token("vic", workspace: "w2", role: "editor")
-        try server.start()
+        let ownerToken = try await server.token("olga", workspace: "w1", role: "owner")
+        let vicToken = try await server.token("vic", workspace: "w1", role: "viewer")
+        _ = try await server.token("vic", workspace: "w2", role: "editor")
+        try await server.start()
         defer { server.stop() }
         let olga = NestCLI("olga"), vic = NestCLI("vic")
         try await olga.login(server, token: ownerToken, workspace: "w1")
@@ -94,9 +94,9 @@ struct ClientEndToEndTests {
     @Test("5,000 pending edits across 100 documents sync after reconnect, once each")
     func manyPendingEdits() async throws {
         let server = try await Self.server()
-        let token = try server.token("alice", workspace: "w1", role: "editor")
-        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
-        try server.start()
+        let token = try await server.token("alice", workspace: "w1", role: "editor")
+        let readerToken = try await server.token("rita", workspace: "w1", role: "viewer")
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("bulk")
         try await alice.login(server, token: token, workspace: "w1")
@@ -114,7 +114,7 @@ struct ClientEndToEndTests {
         let offline = try await alice.run(["sync", "--timeout", "3"])
         #expect(offline.status != 0, "sync with the server down must fail: \(offline)")
         #expect(offline.err.contains("cannot reach the server"), "\(offline.err)")
-        try server.start(port: port)
+        try await server.start(port: port)
         let r = try await alice.json(["sync"])
         #expect(r["editsAcked"] as? Int == 5_000 && r["pendingAfter"] as? Int == 0 && r["complete"] as? Bool == true, "\(r)")
         let rita = NestCLI("rita")
@@ -132,9 +132,9 @@ struct ClientEndToEndTests {
     @Test("the server restarts while a watching client stays up: it reconnects and shows new edits live")
     func serverRestart() async throws {
         let server = try await Self.server()
-        let aliceToken = try server.token("alice", workspace: "w1")
-        let bobToken = try server.token("bob", workspace: "w1")
-        try server.start()
+        let aliceToken = try await server.token("alice", workspace: "w1")
+        let bobToken = try await server.token("bob", workspace: "w1")
+        try await server.start()
         let port = server.port
         let alice = NestCLI("alice-r"), bob = NestCLI("bob-r")
         try await alice.login(server, token: aliceToken, workspace: "w1")
@@ -147,7 +147,7 @@ struct ClientEndToEndTests {
         #expect(await watch.waitFor("caption: one two"), "live change not shown: \(watch.output)")
         server.kill9()
         try await alice.ok(["draft", "caption", "live", "--append", " three", "--offline"])
-        try server.start(port: port)
+        try await server.start(port: port)
         defer { server.stop() }
         try await alice.ok(["sync"])
         #expect(await watch.waitFor("caption: one two three", timeout: 40), "no reconnect: \(watch.output)")
@@ -167,9 +167,9 @@ struct ClientEndToEndTests {
     @Test("a stock Yjs peer (Debian y-websocket provider) and nest edit one caption")
     func yjsPeer() async throws {
         let server = try await Self.server()
-        let token = try server.token("alice", workspace: "w1")
+        let token = try await server.token("alice", workspace: "w1")
         server.peerEnvironment = ["YWS_TEXT": "caption"]
-        try server.start()
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-y")
         try await alice.login(server, token: token, workspace: "w1")
@@ -186,9 +186,9 @@ struct ClientEndToEndTests {
     @Test("kill -9 of nest processes mid-edit loses no completed edit and leaves no half edit")
     func killNine() async throws {
         let server = try await Self.server()
-        let token = try server.token("alice", workspace: "w1")
-        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
-        try server.start()
+        let token = try await server.token("alice", workspace: "w1")
+        let readerToken = try await server.token("rita", workspace: "w1", role: "viewer")
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-k")
         try await alice.login(server, token: token, workspace: "w1")
@@ -224,9 +224,9 @@ struct ClientEndToEndTests {
     @Test("the commands a user runs: brand kit, calendar, conflicts resolve, AI request, doc export, and errors that say what to do")
     func commands() async throws {
         let server = try await Self.server()
-        let aliceToken = try server.token("alice", workspace: "w1", role: "owner")
-        let bobToken = try server.token("bob", workspace: "w1", role: "editor")
-        try server.start()
+        let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-c"), bob = NestCLI("bob-c")
 
@@ -291,9 +291,9 @@ struct ClientEndToEndTests {
     @Test("edits stored by another process while a sync runs are never dropped from the outbox unsent")
     func editsDuringSync() async throws {
         let server = try await Self.server()
-        let token = try server.token("alice", workspace: "w1")
-        let readerToken = try server.token("rita", workspace: "w1", role: "viewer")
-        try server.start()
+        let token = try await server.token("alice", workspace: "w1")
+        let readerToken = try await server.token("rita", workspace: "w1", role: "viewer")
+        try await server.start()
         defer { server.stop() }
         let alice = NestCLI("alice-race")
         try await alice.login(server, token: token, workspace: "w1")

@@ -16,10 +16,10 @@ struct EndToEndTests {
     @Test("two stock Yjs peers converge through the server; viewers read but cannot write")
     func convergeAndViewer() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1", role: "editor")
-        let bob = try server.token("bob", workspace: "w1", role: "owner")
-        let vic = try server.token("vic", workspace: "w1", role: "viewer")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1", role: "editor")
+        let bob = try await server.token("bob", workspace: "w1", role: "owner")
+        let vic = try await server.token("vic", workspace: "w1", role: "viewer")
+        try await server.start()
         defer { server.stop() }
         let result = try await server.peers(["converge", "w1/draft/d1", alice, bob])
         #expect(result["ok"] as? Bool == true, "\(result)")
@@ -30,29 +30,29 @@ struct EndToEndTests {
         _ = try await server.peers(["write", "w1/draft/d1", vic, " VIEWER"])
         #expect(try await server.peers(["read", "w1/draft/d1", alice])["text"] as? String == "hello world", "a viewer's edit reached the document")
         // The admin commands read the same document from the store while the server runs.
-        let inspected = try server.admin(["doc", "inspect", "w1/draft/d1"])
+        let inspected = try await server.admin(["doc", "inspect", "w1/draft/d1"])
         #expect(inspected.contains(#"content (text): "hello world""#), "\(inspected)")
         #expect(inspected.contains(#"meta (map): {"title":"from a"}"#), "\(inspected)")
-        let exported = try server.admin(["doc", "export", "w1/draft/d1"])
+        let exported = try await server.admin(["doc", "export", "w1/draft/d1"])
         let copy = Doc(clientID: 77)
         try copy.applyUpdate(stride(from: 0, to: exported.count, by: 2).map { i in
             let a = exported.index(exported.startIndex, offsetBy: i)
             return UInt8(exported[a..<exported.index(a, offsetBy: 2)], radix: 16) ?? 0
         })
         #expect(copy.getText("content").toString() == "hello world")
-        #expect(throws: (any Error).self) { try server.admin(["doc", "inspect", "w1/draft/none"]) }
+        await #expect(throws: (any Error).self) { try await server.admin(["doc", "inspect", "w1/draft/none"]) }
     }
 
     @Test("bad, forged, expired and other-workspace tokens are refused with close codes")
     func refusedTokens() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
-        let wrongKey = try server.admin(["token", "issue", "--user", "alice", "--ttl", "1h"], secret: "another-secret-0123456789abcdef012345")
-        let shortLived = try server.token("alice", ttl: "1s")
+        let alice = try await server.token("alice", workspace: "w1")
+        let wrongKey = try await server.admin(["token", "issue", "--user", "alice", "--ttl", "1h"], secret: "another-secret-0123456789abcdef012345")
+        let shortLived = try await server.token("alice", ttl: "1s")
         // alg none: same claims, no signature.
         let b64 = { (s: String) in Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_") }
         let algNone = b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(#"{"sub":"alice","exp":4102444800}"#) + "."
-        try server.start()
+        try await server.start()
         defer { server.stop() }
         try await Task.sleep(for: .milliseconds(1_500))
         for (token, name) in [("", "missing"), ("not-a-jwt", "garbage"), (wrongKey, "wrong key"), (algNone, "alg none"), (shortLived, "expired")] {
@@ -68,9 +68,9 @@ struct EndToEndTests {
     @Test("a stock Yjs peer is closed when its token expires (4401) or its membership is removed (4403) while connected")
     func liveRevocation() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
-        let shortLived = try server.token("bob", workspace: "w1", ttl: "3s")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        let shortLived = try await server.token("bob", workspace: "w1", ttl: "3s")
+        try await server.start()
         defer { server.stop() }
         let issued = Date()
         let expired = try await server.peers(["close-code", "w1/draft/live", shortLived])
@@ -80,15 +80,15 @@ struct EndToEndTests {
         #expect(expiredAfter >= 2 && expiredAfter < 7, "closed \(expiredAfter) s after issuing")
 
         let removedAt = Stamp()
-        let remover = Thread {
-            Thread.sleep(forTimeInterval: 1.5)
+        let remover = Task {
+            try await Task.sleep(for: .milliseconds(1500))
             removedAt.value.withLock { $0 = Date() }
-            _ = try? server.admin(["members", "remove", "--workspace", "w1", "--user", "alice"])
+            _ = try await server.admin(["members", "remove", "--workspace", "w1", "--user", "alice"])
         }
-        remover.start()
         let revoked = try await server.peers(["close-code", "w1/draft/live", alice])
         let closedAt = Date()
         #expect(revoked["code"] as? Int == 4403, "\(revoked)")
+        try await remover.value
         let removed = try #require(removedAt.value.withLock { $0 }, "the peer was closed before the membership was removed")
         #expect(closedAt.timeIntervalSince(removed) < 5, "closed \(closedAt.timeIntervalSince(removed)) s after the removal")
     }
@@ -97,8 +97,8 @@ struct EndToEndTests {
     func keepalive() async throws {
         let server = try ServerProcess()
         server.serveEnvironment["NEST_KEEPALIVE_SECONDS"] = "1"
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let result = try await server.node("keepalive.cjs", ["ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/ka?token=\(alice)", "6000"])
         // Pinged at the first sweep (about 1 s), dropped at the next one that finds the ping unanswered (about 2 s).
@@ -111,14 +111,14 @@ struct EndToEndTests {
     @Test("kill -9 between updates, restart: every committed update is there")
     func killNine() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
+        let alice = try await server.token("alice", workspace: "w1")
         for round in 0..<3 {
-            try server.start()
+            try await server.start()
             let w = try await server.peers(["write", "w1/draft/durable", alice, "[\(round)]"])
             #expect(w["ok"] as? Bool == true, "\(w)")
             server.kill9()
         }
-        try server.start()
+        try await server.start()
         defer { server.stop() }
         let text = try await server.peers(["read", "w1/draft/durable", alice])["text"] as? String ?? ""
         for round in 0..<3 { #expect(text.contains("[\(round)]"), "round \(round) lost: \(text)") }
@@ -131,8 +131,8 @@ struct EndToEndTests {
         let jwksPath = server.dataDir + "/jwks.json"
         try provider.jwks.write(toFile: jwksPath, atomically: true, encoding: .utf8)
         server.serveEnvironment["NEST_JWKS_FILE"] = jwksPath
-        for user in ["erin", "rob"] { _ = try server.admin(["members", "add", "--workspace", "w1", "--user", user, "--role", "editor"]) }
-        try server.start()
+        for user in ["erin", "rob"] { _ = try await server.admin(["members", "add", "--workspace", "w1", "--user", user, "--role", "editor"]) }
+        try await server.start()
         defer { server.stop() }
         let ec = try await provider.token("erin", kid: "ec-1"), rsa = try await provider.token("rob", kid: "rsa-1")
         #expect(try await server.peers(["write", "w1/draft/jwks", ec, "ec "])["text"] as? String == "ec ")

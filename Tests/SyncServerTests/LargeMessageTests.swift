@@ -48,8 +48,8 @@ struct LargeMessageTests {
     @Test("a 2 MB update sent to /v1/yjs in one frame or in 16 KB fragments, then a close: a joiner receives it whole", arguments: [1 << 26, 1 << 14])
     func largeUpdateOverYjs(writerFrameSize: Int) async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let (update, length) = try Self.twoMegabytes.get()
         let url = "ws://127.0.0.1:\(server.port)/v1/yjs/w1/draft/big\(writerFrameSize)?token=\(alice)"

@@ -63,9 +63,9 @@ struct NestProtocolEndToEndTests {
     @Test("hello, welcome, subscribe, durable ack, broadcast to another device, catalog")
     func fullSession() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1", role: "editor")
-        let bob = try server.token("bob", workspace: "w1", role: "owner")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1", role: "editor")
+        let bob = try await server.token("bob", workspace: "w1", role: "owner")
+        try await server.start()
         defer { server.stop() }
         let port = server.port
         let (ready, readySignal) = AsyncStream<Void>.makeStream()
@@ -121,8 +121,8 @@ struct NestProtocolEndToEndTests {
     @Test("no hello, wrong version and bad tokens are closed with the protocol's codes")
     func refusals() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let port = server.port
         let noHello = try await NestConnection.session(port: port) { c in
@@ -148,10 +148,10 @@ struct NestProtocolEndToEndTests {
     @Test("a token that expires while connected closes the connection within a second, unless renewed by reauth; a silent connection is closed after 10 s")
     func liveDeadlines() async throws {
         let server = try ServerProcess()
-        let shortLived = try server.token("alice", workspace: "w1", ttl: "3s")
-        let renewedFirst = try server.token("alice", workspace: "w1", ttl: "3s")
-        let renewedLater = try server.token("alice", workspace: "w1", ttl: "1h")
-        try server.start()
+        let shortLived = try await server.token("alice", workspace: "w1", ttl: "3s")
+        let renewedFirst = try await server.token("alice", workspace: "w1", ttl: "3s")
+        let renewedLater = try await server.token("alice", workspace: "w1", ttl: "1h")
+        try await server.start()
         defer { server.stop() }
         let port = server.port
         let issued = Date()
@@ -200,9 +200,9 @@ struct NestProtocolEndToEndTests {
     @Test("viewers, other workspaces and malformed updates are refused; the connection stays usable")
     func refusedUpdates() async throws {
         let server = try ServerProcess()
-        let vic = try server.token("vic", workspace: "w1", role: "viewer")
-        _ = try server.token("vic", workspace: "w2", role: "editor")
-        try server.start()
+        let vic = try await server.token("vic", workspace: "w1", role: "viewer")
+        _ = try await server.token("vic", workspace: "w2", role: "editor")
+        try await server.start()
         defer { server.stop() }
         let u = try Self.update("nope", client: 31)
         _ = try await NestConnection.session(port: server.port) { c in
@@ -223,8 +223,8 @@ struct NestProtocolEndToEndTests {
     @Test("removing a membership closes the user's live connections within a second")
     func revocation() async throws {
         let server = try ServerProcess()
-        let carol = try server.token("carol", workspace: "w1")
-        try server.start()
+        let carol = try await server.token("carol", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let removed = Stamp()
         let adminSeconds = Mutex<Double>(-1)
@@ -234,7 +234,7 @@ struct NestProtocolEndToEndTests {
             try await c.send(.subscribe([DocumentState(documentID: "w1/draft/r", stateVector: [0])]))
             _ = try await c.next { if case .syncStep1 = $0 { true } else { false } }
             let start = Date()
-            _ = try server.admin(["members", "remove", "--workspace", "w1", "--user", "carol"])
+            _ = try await server.admin(["members", "remove", "--workspace", "w1", "--user", "carol"])
             removed.value.withLock { $0 = Date() }
             adminSeconds.withLock { $0 = Date().timeIntervalSince(start) }
             guard case .error(let code, _, _)? = try await c.next(where: { if case .error = $0 { true } else { false } }) else {
@@ -255,8 +255,8 @@ struct NestProtocolEndToEndTests {
     func rateLimit() async throws {
         let server = try ServerProcess()
         server.serveEnvironment["NEST_UPDATES_PER_SECOND"] = "5"
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let doc = Doc(clientID: 70)
         var updates: [[UInt8]] = []
@@ -288,8 +288,8 @@ struct NestProtocolEndToEndTests {
             guard let (url, _) = try await PostgresStoreTests.freshDatabase() else { return }
             server.databaseURL = url
         }
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         let doc = Doc(clientID: 40 + round)
         var updates: [[UInt8]] = []
         doc.onUpdate { u, _ in updates.append(u) }
@@ -312,7 +312,7 @@ struct NestProtocolEndToEndTests {
         }
         #expect(closed == nil, "round \(round): the server closed the connection with \(closed.map(String.init) ?? "")")
         server.kill9()
-        try server.start()
+        try await server.start()
         defer { server.stop() }
         _ = try await NestConnection.session(port: server.port) { c in
             try await c.send(NestConnection.hello(alice))
@@ -330,8 +330,8 @@ struct NestProtocolEndToEndTests {
     func burstIsAckedInOrder() async throws {
         let server = try ServerProcess()
         server.serveEnvironment["NEST_UPDATES_PER_SECOND"] = "100000"
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let doc = Doc(clientID: 80)
         var updates: [[UInt8]] = []
@@ -372,8 +372,8 @@ struct NestProtocolEndToEndTests {
     func oversizedAndMetrics() async throws {
         let server = try ServerProcess()
         server.serveEnvironment = ["NEST_MAX_MESSAGE_BYTES": "2000"]
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         let doc = Doc(clientID: 61)
         var updates: [[UInt8]] = []
@@ -413,8 +413,8 @@ struct NestProtocolEndToEndTests {
     func admissionControl() async throws {
         let server = try ServerProcess()
         server.serveEnvironment = ["NEST_MAX_CONCURRENT_JOINS": "1", "NEST_JOIN_QUEUE": "0"]
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         defer { server.stop() }
         enum Outcome: Sendable, Equatable { case welcomed, turnedAway, other(String) }
         var welcomed = 0, turnedAway = 0
@@ -484,8 +484,8 @@ struct NestProtocolEndToEndTests {
     @Test("SIGTERM with a client mid-stream: the server exits cleanly within seconds and keeps every acked update")
     func gracefulShutdown() async throws {
         let server = try ServerProcess()
-        let alice = try server.token("alice", workspace: "w1")
-        try server.start()
+        let alice = try await server.token("alice", workspace: "w1")
+        try await server.start()
         let pid = try #require(server.process?.processIdentifier)
         let doc = Doc(clientID: 71)
         var updates: [[UInt8]] = []
@@ -514,7 +514,7 @@ struct NestProtocolEndToEndTests {
         server.stop()
         let ackedSeqs = acked.withLock { $0 }
         #expect(ackedSeqs.count >= 20)
-        try server.start()
+        try await server.start()
         defer { server.stop() }
         _ = try await NestConnection.session(port: server.port) { c in
             try await c.send(NestConnection.hello(alice))

@@ -32,33 +32,27 @@ public final class ServerProcess: @unchecked Sendable {
         return env
     }
 
-    /// Runs an admin command and returns its output.
-    public func admin(_ args: [String], secret: String? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
+    /// Runs an admin command and returns its output. Async, like every wait
+    /// of the harness: tests run side by side on the concurrency pool's few
+    /// threads, and a test blocking one of them slows all the others.
+    public func admin(_ args: [String], secret: String? = nil) async throws -> String {
         var env = environment
         if let secret { env["NEST_JWT_SECRET"] = secret }
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard p.terminationStatus == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: text]) }
-        return text
+        let run = try await ProcessRunner.run(Self.binary, args, environment: env)
+        guard run.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: (run.out + run.err).trimmingCharacters(in: .whitespacesAndNewlines)])
+        }
+        return run.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    public func token(_ user: String, workspace: String? = nil, role: String = "editor", ttl: String = "1h") throws -> String {
+    public func token(_ user: String, workspace: String? = nil, role: String = "editor", ttl: String = "1h") async throws -> String {
         var args = ["token", "issue", "--user", user, "--role", role, "--ttl", ttl]
         if let workspace { args += ["--workspace", workspace] }
-        return try admin(args)
+        return try await admin(args)
     }
 
     /// Starts `serve` on a free port and waits for its "listening" line.
-    public func start(port requested: Int = 0) throws {
+    public func start(port requested: Int = 0) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--port", String(requested)]
@@ -70,20 +64,22 @@ public final class ServerProcess: @unchecked Sendable {
         let log = FileHandle(forWritingAtPath: logPath)
         log?.seekToEndOfFile()
         p.standardError = log ?? FileHandle.nullDevice
+        // Read to the end on a thread of its own, so that the server never blocks on a full pipe.
+        let said = DataBox.collecting(out)
         try p.run()
         process = p
-        var buffer = ""
         let deadline = Date().addingTimeInterval(20)
+        var text = ""
         while Date() < deadline {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            if let range = buffer.range(of: #"listening on [0-9.]+:([0-9]+)"#, options: .regularExpression) {
-                port = Int(buffer[range].split(separator: ":").last ?? "") ?? 0
+            text = String(decoding: said.get(), as: UTF8.self)
+            if let range = text.range(of: #"listening on [0-9.]+:([0-9]+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last ?? "") ?? 0
                 return
             }
+            if said.done { break }
+            try await Task.sleep(for: .milliseconds(10))
         }
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(buffer)"])
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(text)"])
     }
 
     /// Where the server's log (stderr) goes, across restarts.
