@@ -143,8 +143,8 @@ struct Device {
 
     func sync() async throws {
         let r = try await SyncEngine(store: store).run(SyncOptions(mode: .once, timeout: 30))
-        var line = "\(user)'s \(label) synced: sent \(r.editsAcked) edits, received \(r.remoteUpdates) updates"
-        if r.conflictsRecorded > 0 { line += ", \(r.conflictsRecorded) concurrent overwrites recorded in conflict logs" }
+        var line = "\(user)'s \(label) synced: sent \(Output.count(r.editsAcked, "edit")), received \(Output.count(r.remoteUpdates, "update"))"
+        if r.conflictsRecorded > 0 { line += ", \(Output.count(r.conflictsRecorded, "concurrent overwrite")) recorded in conflict logs" }
         print(line + (r.complete && r.pendingAfter == 0 ? " — all acknowledged" : " — \(r.pendingAfter) still pending"))
         guard r.complete else { throw ValidationError("\(user)'s sync did not complete") }
     }

@@ -12,6 +12,11 @@ enum Output {
         FileHandle.standardOutput.write(Data("\(text)\n".utf8))
     }
 
+    /// "1 edit", "3 edits": a count with its noun in the right number.
+    static func count(_ n: Int, _ noun: String, plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? noun : plural ?? noun + "s")"
+    }
+
     /// One compact JSON object per line, for streaming output.
     static func jsonLine(_ value: [String: String]) {
         let e = JSONEncoder()

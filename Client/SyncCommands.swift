@@ -120,13 +120,13 @@ struct Sync: AsyncParsableCommand {
         if global.json {
             try Output.json(SyncSummary(report, seconds: seconds))
         } else {
-            print("synced \(report.documentsSynced) documents in \(String(format: "%.2f", seconds)) s: sent \(report.editsAcked) edits "
-                  + "(\(report.updatesAcked) updates acked), received \(report.remoteUpdates) updates; "
+            print("synced \(Output.count(report.documentsSynced, "document")) in \(String(format: "%.2f", seconds)) s: sent \(Output.count(report.editsAcked, "edit")) "
+                  + "(\(Output.count(report.updatesAcked, "update")) acked), received \(Output.count(report.remoteUpdates, "update")); "
                   + "\(report.bytesSent) bytes out, \(report.bytesReceived) in")
-            if report.conflictsRecorded > 0 { print("\(report.conflictsRecorded) new conflicts — see `nest conflicts list`") }
+            if report.conflictsRecorded > 0 { print("\(Output.count(report.conflictsRecorded, "new conflict")) — see `nest conflicts list`") }
             for p in report.documentProblems { print("problem: \(p.document): \(p.code) — \(p.text)") }
             for r in report.refused { print("refused: \(r.document): \(r.code) — \(r.text)") }
-            if report.pendingAfter > 0 { print("\(report.pendingAfter) edits still wait for the server") }
+            if report.pendingAfter > 0 { print("\(Output.count(report.pendingAfter, "edit")) still \(report.pendingAfter == 1 ? "waits" : "wait") for the server") }
         }
         if !report.refused.isEmpty { throw ExitCode(4) }
         if !report.complete || report.pendingAfter > 0 { throw ExitCode(3) }
