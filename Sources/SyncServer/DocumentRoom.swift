@@ -68,7 +68,7 @@ public actor DocumentRoom {
     /// Log bytes past which a busy room compacts without waiting to be
     /// unloaded: the larger of this and the snapshot's size.
     private let compactionMinimumBytes: Int
-    /// Committed updates as the endpoints encode them, shared by all recipients.
+    /// Relayed updates as the endpoints encode them, shared by all recipients.
     nonisolated let fanout = FanoutFrames()
 
     /// Memory the loaded document keeps: its updates, their range tables and
@@ -155,7 +155,7 @@ public actor DocumentRoom {
 
     /// Adds a subscriber; returns sync step 2 for a peer with `stateVector`
     /// as a whole frame made by `frame` (see ``syncStep2Frame(for:_:frame:)``)
-    /// and the room's own state vector. Nothing committed between the two is
+    /// and the room's own state vector. Nothing accepted between the two is
     /// missed: the subscriber is added with no suspension after step 2 is made.
     func subscribe(
         _ connection: ConnectionID, stateVector: [UInt8], _ endpoint: FanoutFrames.Endpoint, frame: @Sendable ([UInt8]) -> ByteBuffer,
@@ -237,8 +237,9 @@ public actor DocumentRoom {
     public var subscriberCount: Int { subscribers.count }
 
     /// Applies a client's update: refused if the role cannot write or the
-    /// bytes are not a valid update; otherwise committed, then acknowledged
-    /// and fanned out. An update that adds nothing is acknowledged, not stored.
+    /// bytes are not a valid update; otherwise fanned out to the other
+    /// subscribers at once, then committed, then acknowledged (the result).
+    /// An update that adds nothing is acknowledged, not stored.
     public func apply(_ update: [UInt8], from connection: ConnectionID, userID: String, role: Role) async -> ApplyResult {
         guard role.canWrite else { return .refused(.readOnly, "role \(role) cannot edit \(documentID)") }
         do { try await load() } catch { return .refused(.storeUnavailable, "cannot load \(documentID)") }

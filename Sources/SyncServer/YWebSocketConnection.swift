@@ -6,8 +6,9 @@ import SyncProtocol
 
 /// One stock Yjs peer on `/v1/yjs/{documentID}`: the y-websocket protocol
 /// (`yjs-format.md` section 8) for one document, with the server's rules —
-/// updates are committed before they reach anyone else, viewers' updates are
-/// refused with an auth message, malformed messages are answered and counted.
+/// updates are validated before they reach anyone else and committed to the
+/// store, viewers' updates are refused with an auth message, malformed
+/// messages are answered and counted.
 ///
 /// `@unchecked Sendable`: its mutable state is touched only by the calls of
 /// its ``InboundPump``, which never overlap and hand over through a lock.
