@@ -54,7 +54,7 @@ enum NestProtocolLoad {
     static func authorID(round: Int, writer c: Int) -> Int { 20_000_000 + round * 100_000 + c }
 
     /// When a client sent each of its updates, by client sequence number (for its acks).
-    final class SendTimes: Sendable {
+    final class ClientSeqTimes: Sendable {
         let bySeq = Mutex<[Int: ContinuousClock.Instant]>([:])
     }
 
@@ -88,7 +88,7 @@ enum NestProtocolLoad {
                                 ledger.ackLatencies.withLock { $0 += acks }
                                 ledger.fanout.withLock { $0 += fanout }
                             }
-                            let mine = SendTimes()
+                            let mine = ClientSeqTimes()
                             try await send(.hello(minVersion: 1, maxVersion: 1, client: "nest-bench", token: ""))
                             try await send(.subscribe([DocumentState(documentID: doc, stateVector: [0])]))
                             // Steady-state latency: clients write once every subscription is answered,
