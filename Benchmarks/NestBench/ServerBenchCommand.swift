@@ -21,6 +21,8 @@ import Synchronization
 enum ServerBenchCommand {
     struct Options {
         var rooms = 100, perRoom = 2, seconds = 10.0, rate = 5.0, idle = 0, join = 0, joinKB = 2_048, reconnect = 0
+        /// Users the reconnect storm's clients belong to (each has a token and a membership).
+        var stormUsers = 100
         var json = false
         var only: String?
         /// `nest`: load over the Nest protocol (acks), nest-server only.
@@ -74,6 +76,7 @@ enum ServerBenchCommand {
             case "--join": o.join = value().flatMap(Int.init) ?? 0
             case "--join-kb": o.joinKB = value().flatMap(Int.init) ?? o.joinKB
             case "--reconnect": o.reconnect = value().flatMap(Int.init) ?? 0
+            case "--storm-users": o.stormUsers = max(1, value().flatMap(Int.init) ?? 100)
             case "--server": o.only = value()
             case "--protocol": o.proto = value() ?? o.proto
             case "--kill": o.killRounds = value().flatMap(Int.init) ?? 0
@@ -81,7 +84,7 @@ enum ServerBenchCommand {
             default:
                 FileHandle.standardError.write(Data("""
                     usage: nest-bench server [--rooms R] [--per-room P | --clients K] [--rate UPDATES/S PER CLIENT] [--seconds S]
-                                             [--idle N] [--join N] [--join-kb KB] [--reconnect N] [--server nest|yws] [--json]
+                                             [--idle N] [--join N] [--join-kb KB] [--reconnect N [--storm-users U]] [--server nest|yws] [--json]
                            nest-bench server --protocol nest [--rooms R] [--per-room P] [--rate R] [--seconds S] [--kill ROUNDS]
                     (NEST_BENCH_DATABASE_URL runs nest-server on PostgreSQL)
 
@@ -94,18 +97,20 @@ enum ServerBenchCommand {
         var outcomes: [Outcome] = []
         do {
             if o.only != "yws" {
-                let s = try NestServerUnderTest.start()
+                // A storm of thousands is many people reconnecting, not one: its clients spread over
+                // `--storm-users` users (100), each with a token of their own and a membership to read.
+                let s = try NestServerUnderTest.start(users: o.reconnect > 0 ? o.stormUsers : 1)
                 defer { s.stop() }
                 // Documents named for this run: on a PostgreSQL database kept between runs, the same writers'
                 // updates would already be stored, acknowledged as known and never relayed.
-                outcomes.append(try await measure("nest-server", pid: s.pid, o) { doc in
-                    "ws://127.0.0.1:\(s.port)/v1/yjs/w1/draft/\(doc)-\(NestProtocolLoad.runTag)?token=\(s.token)"
+                outcomes.append(try await measure("nest-server", pid: s.pid, o) { doc, client in
+                    "ws://127.0.0.1:\(s.port)/v1/yjs/w1/draft/\(doc)-\(NestProtocolLoad.runTag)?token=\(s.tokens[client % s.tokens.count])"
                 })
             }
             if o.only != "nest" {
                 let s = try YWebSocketServerUnderTest.start()
                 defer { s.stop() }
-                outcomes.append(try await measure("y-websocket-server", pid: s.pid, o) { doc in "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)" })
+                outcomes.append(try await measure("y-websocket-server", pid: s.pid, o) { doc, _ in "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)" })
             }
         } catch {
             FileHandle.standardError.write(Data("nest-bench server: \(error)\n".utf8))
@@ -196,7 +201,8 @@ enum ServerBenchCommand {
     }
 
 
-    static func measure(_ name: String, pid: Int32, _ o: Options, url: @escaping @Sendable (String) -> String) async throws -> Outcome {
+    /// `url(document, client)`: where client number `client` connects for `document`.
+    static func measure(_ name: String, pid: Int32, _ o: Options, url: @escaping @Sendable (String, Int) -> String) async throws -> Outcome {
         FileHandle.standardError.write(Data("\(name): \(o.rooms) rooms × \(o.perRoom) clients for \(Int(o.seconds)) s…\n".utf8))
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
@@ -214,7 +220,7 @@ enum ServerBenchCommand {
                 for c in 0..<o.idle {
                     group.addTask {
                         do {
-                            try await WebSocketClient.connect(url: url("idle\(c)"), logger: log) { inbound, outbound, _ in
+                            try await WebSocketClient.connect(url: url("idle\(c)", c), logger: log) { inbound, outbound, _ in
                                 try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
                                 var it = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                                 _ = try await it.next()
@@ -253,7 +259,7 @@ enum ServerBenchCommand {
                     let joined = SubscribedFlag()
                     defer { if !joined.value.exchange(true, ordering: .relaxed) { loadStart.joined() } }
                     do {
-                        try await WebSocketClient.connect(url: url(doc), logger: log) { inbound, outbound, _ in
+                        try await WebSocketClient.connect(url: url(doc, c), logger: log) { inbound, outbound, _ in
                             // Latencies are collected here and handed over once, not under a shared lock per message.
                             var latencies: [Double] = []
                             defer { ledger.latencies.withLock { $0 += latencies } }
@@ -345,16 +351,18 @@ enum ServerBenchCommand {
     /// network blip; returns the seconds until every one has its room's state
     /// and has closed. The clients are ``StormClient``s: lean enough that the
     /// storm measures the server more than the generator.
-    static func reconnectStorm(url: @escaping @Sendable (String) -> String, clients: Int, rooms: Int, ledger: Ledger) async throws -> Double {
+    static func reconnectStorm(url: @escaping @Sendable (String, Int) -> String, clients: Int, rooms: Int, ledger: Ledger) async throws -> Double {
         // Per client: seconds until its upgrade completed and until it had the room's state.
-        // Each room's port and request target, parsed once (not inside the storm).
-        let targets = (0..<max(rooms, 1)).map { r -> (port: Int, path: String)? in
-            guard let target = URLComponents(string: url("room\(r)")), let port = target.port else { return nil }
+        // Each client's port and request target, parsed before the storm. Client c joins room c % rooms
+        // as client number c / rooms of that room, so that each room's clients are different users.
+        let rooms = max(rooms, 1)
+        let targets = (0..<clients).map { c -> (port: Int, path: String)? in
+            guard let target = URLComponents(string: url("room\(c % rooms)", c / rooms)), let port = target.port else { return nil }
             return (port, target.percentEncodedPath + (target.percentEncodedQuery.map { "?\($0)" } ?? ""))
         }
         let start = ContinuousClock.now
         let futures = (0..<clients).map { c -> EventLoopFuture<StormClient.Times>? in
-            guard let target = targets[c % targets.count] else { return nil }
+            guard let target = targets[c] else { return nil }
             return StormClient.resync(group: MultiThreadedEventLoopGroup.singleton, port: target.port, path: target.path, start: start)
         }
         var times: [StormClient.Times] = []
@@ -372,7 +380,7 @@ enum ServerBenchCommand {
 
     /// Fills one document with about `kilobytes` of text, then connects
     /// `clients` at once; returns the seconds until every one has the whole document.
-    static func joinStorm(url: @escaping @Sendable (String) -> String, clients: Int, kilobytes: Int, log: Logger, ledger: Ledger) async throws -> Double {
+    static func joinStorm(url: @escaping @Sendable (String, Int) -> String, clients: Int, kilobytes: Int, log: Logger, ledger: Ledger) async throws -> Double {
         let author = Doc(clientID: 3_000_000)
         var updates: [[UInt8]] = []
         author.onUpdate { u, _ in updates.append(u) }
@@ -381,7 +389,7 @@ enum ServerBenchCommand {
         let full = try Updates.merge(updates)
         let expected = author.getText("body").length
         // The author writes the document, then leaves; a closing race after the write is harmless.
-        _ = try? await WebSocketClient.connect(url: url("big"), configuration: .init(maxFrameSize: 1 << 26), logger: log) { _, outbound, _ in
+        _ = try? await WebSocketClient.connect(url: url("big", 0), configuration: .init(maxFrameSize: 1 << 26), logger: log) { _, outbound, _ in
             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.update(full).encoded())))
             try await Task.sleep(for: .seconds(2))
             try await outbound.close(.normalClosure, reason: nil)
@@ -392,7 +400,7 @@ enum ServerBenchCommand {
             for c in 0..<clients {
                 group.addTask {
                     do {
-                        try await WebSocketClient.connect(url: url("big"), configuration: .init(maxFrameSize: 1 << 26), logger: log) { inbound, outbound, _ in
+                        try await WebSocketClient.connect(url: url("big", c), configuration: .init(maxFrameSize: 1 << 26), logger: log) { inbound, outbound, _ in
                             let local = Doc(clientID: 4_000_000 + c)
                             try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep1(stateVector: [0]).encoded())))
                             for try await frame in inbound.messages(maxSize: 1 << 26) {
@@ -442,20 +450,24 @@ final class NestServerUnderTest: @unchecked Sendable {
     let bin: String
     let dir: String
     let env: [String: String]
-    let token: String
+    /// Tokens of the load's users (each a member of w1); the first is the one most loads use.
+    let tokens: [String]
+    var token: String { tokens[0] }
     private(set) var process: Process?
     private(set) var port = 0
     var pid: Int32 { process?.processIdentifier ?? 0 }
 
-    private init(bin: String, dir: String, env: [String: String], token: String) {
+    private init(bin: String, dir: String, env: [String: String], tokens: [String]) {
         self.bin = bin
         self.dir = dir
         self.env = env
-        self.token = token
+        self.tokens = tokens
     }
 
-    /// Prepares a data directory and a token, and starts the server.
-    static func start() throws -> NestServerUnderTest {
+    /// Prepares a data directory and tokens for `users` users (editors of
+    /// w1; one process each, as `nest-server token issue` grants the
+    /// membership), and starts the server.
+    static func start(users: Int = 1) throws -> NestServerUnderTest {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nest-server").path
         guard FileManager.default.isExecutableFile(atPath: bin) else {
             throw BenchError("no nest-server beside nest-bench: swift build -c release --product nest-server")
@@ -467,17 +479,21 @@ final class NestServerUnderTest: @unchecked Sendable {
         env["NEST_UPDATES_PER_SECOND"] = "100000"
         env["NEST_LOG_LEVEL"] = ProcessInfo.processInfo.environment["NEST_BENCH_SERVER_LOG_LEVEL"] ?? "error"
         env["DATABASE_URL"] = env["NEST_BENCH_DATABASE_URL"]
-        let issue = Process()
-        issue.executableURL = URL(fileURLWithPath: bin)
-        issue.arguments = ["token", "issue", "--user", "bench", "--workspace", "w1", "--role", "editor", "--ttl", "2h"]
-        issue.environment = env
-        let tokenPipe = Pipe()
-        issue.standardOutput = tokenPipe
-        try issue.run()
-        let token = String(decoding: tokenPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        issue.waitUntilExit()
-        guard issue.terminationStatus == 0 else { throw BenchError("nest-server token issue failed") }
-        let server = NestServerUnderTest(bin: bin, dir: dir, env: env, token: token)
+        var tokens: [String] = []
+        for u in 0..<max(users, 1) {
+            let issue = Process()
+            issue.executableURL = URL(fileURLWithPath: bin)
+            issue.arguments = ["token", "issue", "--user", users > 1 ? "bench-\(u)" : "bench", "--workspace", "w1", "--role", "editor", "--ttl", "2h"]
+            issue.environment = env
+            let tokenPipe = Pipe()
+            issue.standardOutput = tokenPipe
+            try issue.run()
+            let token = String(decoding: tokenPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            issue.waitUntilExit()
+            guard issue.terminationStatus == 0 else { throw BenchError("nest-server token issue failed") }
+            tokens.append(token)
+        }
+        let server = NestServerUnderTest(bin: bin, dir: dir, env: env, tokens: tokens)
         try server.launch(port: 0)
         return server
     }

@@ -23,7 +23,7 @@ struct LoadBenchmarkSmokeTests {
     func bothServers() async throws {
         let run = try await ProcessRunner.run(Self.bench, [
             "server", "--rooms", "4", "--per-room", "3", "--rate", "5", "--seconds", "2",
-            "--idle", "50", "--join", "5", "--join-kb", "64", "--reconnect", "50", "--json",
+            "--idle", "50", "--join", "5", "--join-kb", "64", "--reconnect", "50", "--storm-users", "3", "--json",
         ], environment: Self.environment())
         #expect(run.status == 0, "\(run.err)")
         let outcomes = (try? JSONSerialization.jsonObject(with: Data(run.out.utf8))) as? [[String: Any]] ?? []
