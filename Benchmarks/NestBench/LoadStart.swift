@@ -6,17 +6,28 @@ import Synchronization
 /// (the join and reconnect storms are measured on their own).
 final class LoadStart: Sendable {
     let expected: Int
-    private let count = Atomic<Int>(0)
+    fileprivate let count = Atomic<Int>(0)
     private let startedAt = Mutex<ContinuousClock.Instant?>(nil)
 
     init(expected: Int) { self.expected = expected }
 
-    /// A client joined (or failed to).
-    func joined() {
-        if count.wrappingAdd(1, ordering: .relaxed).newValue >= expected { open() }
+    /// One client's place in the count, counted once however often it says it joined.
+    final class Seat: Sendable {
+        private let start: LoadStart
+        private let counted = Atomic<Bool>(false)
+        fileprivate init(_ start: LoadStart) { self.start = start }
+
+        /// The client joined (or gave up: it still counts, so that the load starts).
+        func joined() {
+            guard !counted.exchange(true, ordering: .relaxed) else { return }
+            if start.count.wrappingAdd(1, ordering: .relaxed).newValue >= start.expected { start.open() }
+        }
     }
 
-    private func open() { startedAt.withLock { if $0 == nil { $0 = .now } } }
+    /// A seat for one client of the load.
+    func seat() -> Seat { Seat(self) }
+
+    fileprivate func open() { startedAt.withLock { if $0 == nil { $0 = .now } } }
 
     /// The start, waiting for it; after `deadline` the load starts with whoever joined.
     func wait(deadline: Duration = .seconds(60)) async throws -> ContinuousClock.Instant {

@@ -76,9 +76,9 @@ enum NestProtocolLoad {
                 group.addTask {
                     let doc = "w1/draft/nroom-\(runTag)-\(c / perRoom)"
                     let key = "r\(round)w\(c)"
-                    // A client that never subscribes still counts, so that the load starts.
-                    let subscribed = SubscribedFlag()
-                    defer { if !subscribed.value.exchange(true, ordering: .relaxed) { ledger.loadStart.joined() } }
+                    // Counted once subscribed; a client that never subscribes still counts, so that the load starts.
+                    let seat = ledger.loadStart.seat()
+                    defer { seat.joined() }
                     do {
                         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/sync", configuration: wsConfig, logger: log) { inbound, outbound, _ in
                             func send(_ m: NestMessage) async throws { try await outbound.write(.binary(ByteBuffer(bytes: m.encoded()))) }
@@ -125,7 +125,7 @@ enum NestProtocolLoad {
                                         if let t = mine.bySeq.withLock({ $0.removeValue(forKey: seq) }) { acks.append(Stats.ms(.now - t)) }
                                         ledger.acked.withLock { $0.append((doc, key, seq)) }
                                     case .syncStep2:
-                                        if !subscribed.value.exchange(true, ordering: .relaxed) { ledger.loadStart.joined() }
+                                        seat.joined()
                                     case .broadcast(_, _, let u):
                                         if let (writer, at) = ledger.sent.sent(u), writer != c { fanout.append(Stats.ms(.now - at)) }
                                     case .refused(_, _, let code, let text):
@@ -222,9 +222,4 @@ enum NestProtocolLoad {
         }
         return result.withLock { $0 }
     }
-}
-
-/// Set by a bench client's reader once its subscription is answered.
-final class SubscribedFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }

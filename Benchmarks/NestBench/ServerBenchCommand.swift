@@ -255,9 +255,9 @@ enum ServerBenchCommand {
             for c in 0..<(o.rooms * o.perRoom) {
                 group.addTask {
                     let doc = "room\(c / o.perRoom)"
-                    // Set once the room's state arrived; a client that never gets there still counts, so the load starts.
-                    let joined = SubscribedFlag()
-                    defer { if !joined.value.exchange(true, ordering: .relaxed) { loadStart.joined() } }
+                    // Counted once the room's state arrived; a client that never gets there still counts, so the load starts.
+                    let seat = loadStart.seat()
+                    defer { seat.joined() }
                     do {
                         try await WebSocketClient.connect(url: url(doc, c), logger: log) { inbound, outbound, _ in
                             // Latencies are collected here and handed over once, not under a shared lock per message.
@@ -295,7 +295,7 @@ enum ServerBenchCommand {
                                     case .update(let u):
                                         if let (writer, at) = ledger.sent.sent(u), writer != c { latencies.append(Stats.ms(.now - at)) }
                                     case .syncStep2:
-                                        if !joined.value.exchange(true, ordering: .relaxed) { loadStart.joined() }
+                                        seat.joined()
                                     case .syncStep1:
                                         // This client's own updates reach the room as it writes them: nothing to add.
                                         try await outbound.write(.binary(ByteBuffer(bytes: YWebSocketMessage.syncStep2(update: [0, 0]).encoded())))
