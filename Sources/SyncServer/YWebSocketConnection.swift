@@ -113,12 +113,12 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
                 peer.send(frame: try await joined.room.syncStep2Frame(for: sv, .yjs) { ServerFrame.binary(YWebSocketMessage.syncStep2(update: $0).encoded()) })
             } catch {
                 logger.error("load failed", metadata: ["error": "\(error)"])
-                peer.send(YWebSocketMessage.authPermissionDenied(reason: "document unavailable").encoded())
-                return violation()
+                return storeUnavailable
             }
         case .syncStep2(let update), .update(let update):
             if case .refused(let code, let text) = await joined.room.apply(update, from: id, userID: joined.user, role: joined.role) {
                 logger.info("update refused", metadata: ["code": "\(code)", "reason": "\(text)"])
+                if code == .storeUnavailable { return storeUnavailable }
                 if code == .readOnly { peer.send(YWebSocketMessage.authPermissionDenied(reason: "read-only document").encoded()) }
                 return violation()
             }
@@ -129,6 +129,14 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
         }
         violations = 0
         return nil
+    }
+
+    /// The store failed this peer's update or load. y-websocket has no
+    /// refusal a peer acts on and no resend, so the connection is closed: the
+    /// provider reconnects, and its answer to the server's sync step 1 then
+    /// carries every update the server lacks. Not the peer's fault, so not a violation.
+    private var storeUnavailable: ConnectionClosed {
+        ConnectionClosed(code: CloseCode.tryAgainLater, reason: "store unavailable, reconnect")
     }
 
     private func violation() -> ConnectionClosed? {
