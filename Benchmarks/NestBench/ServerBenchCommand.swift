@@ -28,6 +28,8 @@ enum ServerBenchCommand {
         /// `nest`: load over the Nest protocol (acks), nest-server only.
         var proto = "yjs"
         var killRounds = 0
+        /// Also measure the two relay floors (``RelayFloorCommand``, ``NodeRelayFloorUnderTest``).
+        var floors = false
     }
 
     struct Outcome: Encodable {
@@ -80,11 +82,12 @@ enum ServerBenchCommand {
             case "--server": o.only = value()
             case "--protocol": o.proto = value() ?? o.proto
             case "--kill": o.killRounds = value().flatMap(Int.init) ?? 0
+            case "--floor": o.floors = true
             case "--json": o.json = true
             default:
                 FileHandle.standardError.write(Data("""
                     usage: nest-bench server [--rooms R] [--per-room P | --clients K] [--rate UPDATES/S PER CLIENT] [--seconds S]
-                                             [--idle N] [--join N] [--join-kb KB] [--reconnect N [--storm-users U]] [--server nest|yws] [--json]
+                                             [--idle N] [--join N] [--join-kb KB] [--reconnect N [--storm-users U]] [--server nest|yws|floor] [--floor] [--json]
                            nest-bench server --protocol nest [--rooms R] [--per-room P] [--rate R] [--seconds S] [--kill ROUNDS]
                     (NEST_BENCH_DATABASE_URL runs nest-server on PostgreSQL)
 
@@ -96,7 +99,7 @@ enum ServerBenchCommand {
         if o.proto == "nest" { return await runNestProtocol(o) }
         var outcomes: [Outcome] = []
         do {
-            if o.only != "yws" {
+            if o.only == nil || o.only == "nest" {
                 // A storm of thousands is many people reconnecting, not one: its clients spread over
                 // `--storm-users` users (100), each with a token of their own and a membership to read.
                 let s = try NestServerUnderTest.start(users: o.reconnect > 0 ? o.stormUsers : 1)
@@ -107,10 +110,18 @@ enum ServerBenchCommand {
                     "ws://127.0.0.1:\(s.port)/v1/yjs/w1/draft/\(doc)-\(NestProtocolLoad.runTag)?token=\(s.tokens[client % s.tokens.count])"
                 })
             }
-            if o.only != "nest" {
+            if o.only == nil || o.only == "yws" {
                 let s = try YWebSocketServerUnderTest.start()
                 defer { s.stop() }
                 outcomes.append(try await measure("y-websocket-server", pid: s.pid, o) { doc, _ in "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)" })
+            }
+            if o.floors || o.only == "floor" {
+                let nio = try RelayFloorUnderTest.start()
+                defer { nio.stop() }
+                outcomes.append(try await measure("relay floor (NIO)", pid: nio.pid, o) { doc, _ in "ws://127.0.0.1:\(nio.port)/\(doc)" })
+                let node = try NodeRelayFloorUnderTest.start()
+                defer { node.stop() }
+                outcomes.append(try await measure("relay floor (node ws)", pid: node.pid, o) { doc, _ in "ws://127.0.0.1:\(node.port)/\(doc)" })
             }
         } catch {
             FileHandle.standardError.write(Data("nest-bench server: \(error)\n".utf8))
@@ -139,9 +150,14 @@ enum ServerBenchCommand {
             }
             if r.failed_connections > 0 { print("    \(r.failed_connections) connections failed") }
         }
-        if outcomes.count == 2 {
-            let (n, y) = (outcomes[0], outcomes[1])
-            func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f", a / b) : "-" }
+        func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f", a / b) : "-" }
+        let reference = outcomes.first { $0.server == "y-websocket-server" }
+        let nest = outcomes.first { $0.server == "nest-server" }
+        for f in outcomes where f.server.hasPrefix("relay floor") {
+            print("\(f.server): CPU per delivery against y-websocket-server \(reference.map { ratio(f.cpu_microseconds_per_delivery, $0.cpu_microseconds_per_delivery) } ?? "-")"
+                  + ", nest-server against it \(nest.map { ratio($0.cpu_microseconds_per_delivery, f.cpu_microseconds_per_delivery) } ?? "-")")
+        }
+        if let n = nest, let y = reference {
             print("ratios nest-server / y-websocket-server: fan-out p50 \(ratio(n.fanout_p50_ms, y.fanout_p50_ms)), p99 \(ratio(n.fanout_p99_ms, y.fanout_p99_ms)), "
                   + "CPU per delivery \(ratio(n.cpu_microseconds_per_delivery, y.cpu_microseconds_per_delivery)), RSS \(ratio(n.server_rss_mb, y.server_rss_mb))"
                   + (n.idle_connections > 0 ? ", RSS per idle connection \(ratio(n.rss_kb_per_idle_connection, y.rss_kb_per_idle_connection))" : "")

@@ -11,8 +11,11 @@ let usageText = """
                                          client core: edit latency, cold open, reconnect vs full re-sync
       rooms PATH.json.gz [--rooms N] [--edits M] [--json]
                                          server memory per open document, against its encoded size
-      server [--clients K] [--seconds S] [--rate R] [--server nest|yws] [--json]
+      server [--clients K] [--seconds S] [--rate R] [--server nest|yws|floor] [--floor] [--json]
                                          load: K y-websocket clients against nest-server and Debian's y-websocket server
+                                         (--floor: and against two bare relays, the least any relay costs)
+      relay-floor [--port P] [--threads N]
+                                         the bare relay that --floor measures (no document, store or auth)
       --help                             this text
       --version                          print the version
     """
@@ -29,6 +32,8 @@ case "rooms":
     exit(await RoomMemoryCommand.run(Array(arguments.dropFirst())))
 case "server":
     exit(await ServerBenchCommand.run(Array(arguments.dropFirst())))
+case "relay-floor":
+    exit(await RelayFloorCommand.run(Array(arguments.dropFirst())))
 case "--version":
     print("nest-bench 0.1.0")
 case "--help", "-h", "help":

@@ -47,6 +47,22 @@ struct LoadBenchmarkSmokeTests {
         #expect(run.err.contains("join storm: 64 KB received per joiner") || run.err.contains("join storm: 65 KB received per joiner"), "\(run.err)")
     }
 
+    @Test("the bare relays of --floor (NIO and node's ws) carry the same load and report their CPU")
+    func floors() async throws {
+        let run = try await ProcessRunner.run(Self.bench, [
+            "server", "--server", "floor", "--rooms", "4", "--per-room", "3", "--rate", "5", "--seconds", "2", "--json",
+        ], environment: Self.environment())
+        #expect(run.status == 0, "\(run.err)")
+        let outcomes = (try? JSONSerialization.jsonObject(with: Data(run.out.utf8))) as? [[String: Any]] ?? []
+        #expect(outcomes.map { $0["server"] as? String } == ["relay floor (NIO)", "relay floor (node ws)"], "\(run.out)\n\(run.err)")
+        for o in outcomes {
+            let expected = o["expected_deliveries"] as? Int ?? 0, delivered = o["deliveries"] as? Int ?? 0
+            #expect(expected >= 100 && o["failed_connections"] as? Int == 0, "\(o)")
+            #expect(delivered <= expected && delivered * 100 >= expected * 95, "\(delivered) of \(expected) delivered: \(o)")
+            #expect((o["server_cpu_seconds"] as? Double ?? 0) > 0, "\(o)")
+        }
+    }
+
     @Test("kill -9 rounds under load: updates are acknowledged and none is missing after the restart", arguments: ["sqlite", "postgresql"])
     func killRounds(store: String) async throws {
         var url: String?
