@@ -134,7 +134,7 @@ enum ServerBenchCommand {
             return 0
         }
         for r in outcomes {
-            print(String(format: "%@: %d rooms × %d clients at %.0f/s each: %d updates, %d/%d deliveries (%.0f/s), fan-out p50 %.2f ms p99 %.2f ms, "
+            print(String(format: "%@: %d rooms × %d clients at %g/s each: %d updates, %d/%d deliveries (%.0f/s), fan-out p50 %.2f ms p99 %.2f ms, "
                          + "server CPU %.2f s (%.1f µs per delivery), RSS %.1f MB; clients sent %.0f KB, received %.0f KB",
                          r.server, r.rooms, r.clients_per_room, o.rate, r.updates_sent, r.deliveries, r.expected_deliveries, r.deliveries_per_second,
                          r.fanout_p50_ms, r.fanout_p99_ms, r.server_cpu_seconds, r.cpu_microseconds_per_delivery, r.server_rss_mb,
