@@ -126,40 +126,30 @@ final class FloorRelayHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-/// `nest-bench relay-floor` run by this binary on a free port.
-struct RelayFloorUnderTest {
-    let process: Process
-    let port: Int
-    var pid: Int32 { process.processIdentifier }
+/// The two floors that `nest-bench server --floor` measures, each a process on a free port.
+enum RelayFloors {
+    private static let listening = #"listening on [0-9.]+:([0-9]+)"#
 
-    static func start() throws -> RelayFloorUnderTest {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        p.arguments = ["relay-floor"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
-        return RelayFloorUnderTest(process: p, port: port)
+    /// `nest-bench relay-floor`, run by this binary.
+    static func nio() throws -> ListeningProcess {
+        try ListeningProcess.start(CommandLine.arguments[0], ["relay-floor"], listening: listening)
     }
 
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
+    /// The same floor on node and the `ws` package that Debian's y-websocket
+    /// server runs on: what the reference pays for its transport alone.
+    static func node() throws -> ListeningProcess {
+        guard FileManager.default.fileExists(atPath: "/usr/share/nodejs/ws") else { throw BenchError("node-ws is not installed (apt-get install node-ws)") }
+        let script = (NSTemporaryDirectory() as NSString).appendingPathComponent("nest-bench-relay-floor-\(getpid()).cjs")
+        try nodeSource.write(toFile: script, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_PATH"] = "/usr/share/nodejs"
+        var floor = try ListeningProcess.start("/usr/bin/env", ["node", script], environment: env, listening: listening)
+        floor.leftovers = [script]
+        return floor
     }
-}
-
-/// The same floor on node and the `ws` package that Debian's y-websocket
-/// server runs on: what the reference pays for its transport alone.
-struct NodeRelayFloorUnderTest {
-    let process: Process
-    let port: Int
-    let script: String
-    var pid: Int32 { process.processIdentifier }
 
     /// One thread, rooms by path, sync step 1 answered with an empty step 2, everything else forwarded.
-    private static let source = """
+    private static let nodeSource = """
         const { WebSocketServer } = require('ws')
         const rooms = new Map()
         const server = new WebSocketServer({ host: '127.0.0.1', port: 0 })
@@ -176,28 +166,4 @@ struct NodeRelayFloorUnderTest {
           socket.on('close', () => { room.delete(socket); if (room.size === 0) rooms.delete(path) })
         })
         """
-
-    static func start() throws -> NodeRelayFloorUnderTest {
-        guard FileManager.default.fileExists(atPath: "/usr/share/nodejs/ws") else { throw BenchError("node-ws is not installed (apt-get install node-ws)") }
-        let script = (NSTemporaryDirectory() as NSString).appendingPathComponent("nest-bench-relay-floor-\(getpid()).cjs")
-        try source.write(toFile: script, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["node", script]
-        var env = ProcessInfo.processInfo.environment
-        env["NODE_PATH"] = "/usr/share/nodejs"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let port = try waitForLine(out, pattern: #"listening on [0-9.]+:([0-9]+)"#)
-        return NodeRelayFloorUnderTest(process: p, port: port, script: script)
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: script)
-    }
 }

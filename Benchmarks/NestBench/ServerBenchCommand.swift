@@ -28,7 +28,7 @@ enum ServerBenchCommand {
         /// `nest`: load over the Nest protocol (acks), nest-server only.
         var proto = "yjs"
         var killRounds = 0
-        /// Also measure the two relay floors (``RelayFloorCommand``, ``NodeRelayFloorUnderTest``).
+        /// Also measure the two relay floors (``RelayFloorCommand``, ``RelayFloors``).
         var floors = false
     }
 
@@ -116,10 +116,10 @@ enum ServerBenchCommand {
                 outcomes.append(try await measure("y-websocket-server", pid: s.pid, o) { doc, _ in "ws://127.0.0.1:\(s.port)/w1/draft/\(doc)" })
             }
             if o.floors || o.only == "floor" {
-                let nio = try RelayFloorUnderTest.start()
+                let nio = try RelayFloors.nio()
                 defer { nio.stop() }
                 outcomes.append(try await measure("relay floor (NIO)", pid: nio.pid, o) { doc, _ in "ws://127.0.0.1:\(nio.port)/\(doc)" })
-                let node = try NodeRelayFloorUnderTest.start()
+                let node = try RelayFloors.node()
                 defer { node.stop() }
                 outcomes.append(try await measure("relay floor (node ws)", pid: node.pid, o) { doc, _ in "ws://127.0.0.1:\(node.port)/\(doc)" })
             }
@@ -556,35 +556,49 @@ final class NestServerUnderTest: @unchecked Sendable {
     }
 }
 
-/// Debian's y-websocket reference server (node), in memory.
-struct YWebSocketServerUnderTest {
+/// A server the benchmark starts as a process of its own: its port is read
+/// from what it prints once listening (or given), and it is stopped with SIGTERM.
+struct ListeningProcess {
     let process: Process
     let port: Int
+    /// Files that exist for this process only, removed when it stops.
+    var leftovers: [String] = []
     var pid: Int32 { process.processIdentifier }
 
-    static func start() throws -> YWebSocketServerUnderTest {
-        let script = "/usr/share/nodejs/y-websocket/bin/server.js"
-        guard FileManager.default.fileExists(atPath: script) else { throw BenchError("node-y-websocket is not installed (apt-get install node-y-websocket)") }
-        let port = 20_000 + Int(getpid() % 20_000)
+    /// Starts `executable` and waits until it prints a line matching `pattern`, whose first group is the port unless `port` is given.
+    static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, listening pattern: String, port: Int? = nil)
+        throws -> ListeningProcess
+    {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["node", script]
-        var env = ProcessInfo.processInfo.environment
-        env["NODE_PATH"] = "/usr/share/nodejs"
-        env["HOST"] = "127.0.0.1"
-        env["PORT"] = String(port)
-        p.environment = env
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        if let environment { p.environment = environment }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        _ = try waitForLine(out, pattern: "running at")
-        return YWebSocketServerUnderTest(process: p, port: port)
+        let printed = try waitForLine(out, pattern: pattern)
+        return ListeningProcess(process: p, port: port ?? printed)
     }
 
     func stop() {
         process.terminate()
         process.waitUntilExit()
+        for path in leftovers { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+/// Debian's y-websocket reference server (node), in memory.
+enum YWebSocketServerUnderTest {
+    static func start() throws -> ListeningProcess {
+        let script = "/usr/share/nodejs/y-websocket/bin/server.js"
+        guard FileManager.default.fileExists(atPath: script) else { throw BenchError("node-y-websocket is not installed (apt-get install node-y-websocket)") }
+        let port = 20_000 + Int(getpid() % 20_000)
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_PATH"] = "/usr/share/nodejs"
+        env["HOST"] = "127.0.0.1"
+        env["PORT"] = String(port)
+        return try ListeningProcess.start("/usr/bin/env", ["node", script], environment: env, listening: "running at", port: port)
     }
 }
 
