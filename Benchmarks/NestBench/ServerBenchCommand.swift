@@ -10,7 +10,7 @@ import Synchronization
 
 /// `nest-bench server`: load on loopback over the y-websocket protocol, run
 /// against `nest-server` (release build beside this binary; every update is
-/// committed to SQLite before it is relayed) and, in the same run, against
+/// relayed once validated and committed to SQLite) and, in the same run, against
 /// Debian's y-websocket reference server (in memory, no persistence):
 ///
 /// - rooms × clients per room, every client writing at a fixed rate: fan-out
