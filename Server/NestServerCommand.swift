@@ -12,7 +12,7 @@ struct NestServerCommand: AsyncParsableCommand {
         commandName: "nest-server",
         abstract: "The Nest Sync server: WebSocket sync of Yjs documents, durable on SQLite (default) or PostgreSQL.",
         version: "0.1.0",
-        subcommands: [Serve.self, Migrate.self, Token.self, Members.self, DocCommand.self]
+        subcommands: [Serve.self, Migrate.self, Token.self, Members.self, DocCommand.self, JobsCommand.self, ProjectionsCommand.self]
     )
 }
 
@@ -77,6 +77,16 @@ struct Serve: AsyncParsableCommand {
         config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
         config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
         config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
+        config.runJobs = (env["NEST_JOBS"] ?? "on") != "off"
+        config.jobConcurrency = max(1, env["NEST_JOB_CONCURRENCY"].flatMap(Int.init) ?? config.jobConcurrency)
+        config.jobLeaseSeconds = max(3, env["NEST_JOB_LEASE_SECONDS"].flatMap(Int.init) ?? config.jobLeaseSeconds)
+        if let base = env["NEST_AI_BASE_URL"], !base.isEmpty {
+            var ai = AIProviderConfiguration(baseURL: base, apiKey: env["NEST_AI_API_KEY"], model: env["NEST_AI_MODEL"] ?? "deepseek-chat")
+            ai.note = env["NEST_AI_NOTE"]
+            if let t = env["NEST_AI_READ_TIMEOUT_SECONDS"].flatMap(Int.init) { ai.readTimeout = .seconds(max(1, t)) }
+            if let n = env["NEST_AI_MAX_TOKENS"].flatMap(Int.init) { ai.maxTokens = max(16, n) }
+            config.ai = ai
+        }
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))

@@ -35,18 +35,6 @@ public struct Comment: Sendable, Equatable, Codable {
     public var at: String
 }
 
-/// An AI generation request recorded in a draft; the server's job fills in `status`, `result` or `error`.
-public struct AIRequest: Sendable, Equatable, Codable {
-    public var id: String
-    public var kind: String
-    public var prompt: String
-    public var status: String
-    public var requestedBy: String
-    public var requestedAt: String
-    public var result: String?
-    public var error: String?
-}
-
 /// A draft read as plain Swift values (also its JSON export).
 public struct DraftValue: Sendable, Equatable, Codable {
     public var name: String
@@ -166,21 +154,6 @@ public struct Draft {
         try edit(doc) { try doc.getArray("comments").push([.value(c)]) }
     }
 
-    /// Records an AI generation request; returns its id. The server's job picks it up.
-    public func requestAI(kind: String, prompt: String, by user: String, now: Date = Date()) throws(ModelError) -> String {
-        guard ["caption", "hashtags", "image", "rewrite"].contains(kind) else {
-            throw .invalidText("unknown AI request kind \"\(kind)\": use caption, hashtags, image or rewrite")
-        }
-        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .invalidText("the prompt is empty") }
-        let id = DocumentName.newID()
-        let r: YAny = .object([
-            ("kind", .string(kind)), ("prompt", .string(prompt)), ("status", .string("requested")),
-            ("requestedBy", .string(user)), ("requestedAt", .string(Timestamp.string(now))),
-        ])
-        try edit(doc) { try doc.getMap("ai").set(id, r) }
-        return id
-    }
-
     /// Marks the draft deleted.
     public func delete() throws(ModelError) { try ModelSchema.markDeleted(doc) }
 
@@ -206,15 +179,7 @@ public struct Draft {
         let comments: [Comment] = Self.objects(doc.getArray("comments")).map { o in
             Comment(id: o.string("id") ?? "", author: o.string("author") ?? "", text: o.string("text") ?? "", at: o.string("at") ?? "")
         }
-        let aiMap = doc.getMap("ai")
-        let ai: [AIRequest] = aiMap.keys.compactMap { k in
-            guard let o = aiMap.get(k) as YAny? else { return nil }
-            return AIRequest(
-                id: k, kind: o.string("kind") ?? "", prompt: o.string("prompt") ?? "", status: o.string("status") ?? "",
-                requestedBy: o.string("requestedBy") ?? "", requestedAt: o.string("requestedAt") ?? "",
-                result: o.string("result"), error: o.string("error")
-            )
-        }.sorted { $0.requestedAt < $1.requestedAt }
+        let ai = aiRequests
         return DraftValue(
             name: name.description, schema: ModelSchema.version(of: doc), title: title, caption: caption.toString(), status: status,
             hashtags: hashtags, platforms: platforms, media: media, comments: comments, ai: ai,

@@ -13,6 +13,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case scheduledInPast(String)
     case unknownEntry(String)
     case unknownConflict(String)
+    case unknownAIRequest(String)
     case unknownStatus(String)
     case platformRule(platform: Platform, problem: String)
     case documentDeleted(String)
@@ -34,6 +35,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .scheduledInPast(let s): return "cannot schedule at \(s): that time has passed"
         case .unknownEntry(let s): return "no calendar entry \"\(s)\""
         case .unknownConflict(let s): return "no conflict \"\(s)\""
+        case .unknownAIRequest(let s): return "no AI request \"\(s)\" in this draft"
         case .unknownStatus(let s): return "unknown status \"\(s)\": use one of \(DraftStatus.allCases.map(\.rawValue).joined(separator: ", "))"
         case .platformRule(let p, let problem): return "\(p.rawValue): \(problem)"
         case .documentDeleted(let s): return "document \(s) was deleted"

@@ -68,6 +68,8 @@ public actor DocumentRoom {
     /// Log bytes past which a busy room compacts without waiting to be
     /// unloaded: the larger of this and the snapshot's size.
     private let compactionMinimumBytes: Int
+    /// Told of each commit, after it (must not block: it runs on the room's actor).
+    private let onCommit: @Sendable (_ documentID: String, _ seq: Int) -> Void
     /// Relayed updates as the endpoints encode them, shared by all recipients.
     nonisolated let fanout = FanoutFrames()
 
@@ -87,12 +89,14 @@ public actor DocumentRoom {
 
     /// - Parameter compactionMinimumBytes: log bytes held in memory before a
     ///   busy room folds them into a snapshot (at least the snapshot's size).
+    /// - Parameter onCommit: told of each commit of this document, after it.
     public init(documentID: String, store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(),
-                compactionMinimumBytes: Int = 64 << 10) {
+                compactionMinimumBytes: Int = 64 << 10, onCommit: @escaping @Sendable (_ documentID: String, _ seq: Int) -> Void = { _, _ in }) {
         self.documentID = documentID
         self.store = store
         self.metrics = metrics
         self.compactionMinimumBytes = compactionMinimumBytes
+        self.onCommit = onCommit
     }
 
     /// Whether the document is in memory.
@@ -281,6 +285,7 @@ public actor DocumentRoom {
         unflushed += 1
         unflushedBytes += update.count
         metrics.updatesCommitted.increment()
+        onCommit(documentID, seq)
         if compaction == nil, unflushedBytes > max(snapshotBytes, compactionMinimumBytes) {
             compaction = Task { await self.compactOnce() }
         }

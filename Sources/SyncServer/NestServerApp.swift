@@ -8,6 +8,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 import SyncProtocol
+import ServiceLifecycle
 
 /// Why the server could not start.
 public struct ServerStartError: Error, CustomStringConvertible {
@@ -66,7 +67,10 @@ public enum NestServerApp {
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let metrics = ServerMetrics()
-        let registry = RoomRegistry(store: store, metrics: metrics, compactionMinimumBytes: config.compactionMinimumBytes)
+        let jobs = config.runJobs ? JobServices(config: config, store: store, metrics: metrics, logger: logger) : nil
+        let registry = RoomRegistry(store: store, metrics: metrics, compactionMinimumBytes: config.compactionMinimumBytes,
+                                    onCommit: { [projector = jobs?.projector] id, seq in projector?.committed(documentID: id, seq: seq) })
+        jobs?.start(registry: registry)
         let live = LiveConnections()
         let gate = JoinGate(limit: config.maxConcurrentJoins, queueLimit: config.joinQueueLimit, metrics: metrics)
         let server = ServerContext(
@@ -115,6 +119,7 @@ public enum NestServerApp {
         // and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
+            for service in jobs?.services ?? [] { group.addTask { try await service.run() } }
             group.addTask {
                 while true {
                     try await Task.sleep(for: .seconds(2))
@@ -142,6 +147,7 @@ public enum NestServerApp {
         }
         // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
         await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
+        try? await jobs?.shutdown()
     }
 
     /// A request target's path and query parameters (decoded). Split on the

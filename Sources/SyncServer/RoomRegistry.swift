@@ -9,23 +9,28 @@ public actor RoomRegistry {
     private let store: any DocumentStore
     private let metrics: ServerMetrics
     private let compactionMinimumBytes: Int
+    private let onCommit: @Sendable (_ documentID: String, _ seq: Int) -> Void
     private var rooms: [String: DocumentRoom] = [:]
     /// When each room was last handed out, so a room just fetched by a
     /// connection that is about to subscribe is never dropped.
     private var handedOut: [String: ContinuousClock.Instant] = [:]
 
-    /// - Parameter compactionMinimumBytes: see ``DocumentRoom/init(documentID:store:metrics:compactionMinimumBytes:)``.
-    public init(store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(), compactionMinimumBytes: Int = 64 << 10) {
+    /// - Parameters:
+    ///   - compactionMinimumBytes: see ``DocumentRoom/init(documentID:store:metrics:compactionMinimumBytes:onCommit:)``.
+    ///   - onCommit: told of every commit of every room (the projections follow it).
+    public init(store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(), compactionMinimumBytes: Int = 64 << 10,
+                onCommit: @escaping @Sendable (_ documentID: String, _ seq: Int) -> Void = { _, _ in }) {
         self.store = store
         self.metrics = metrics
         self.compactionMinimumBytes = compactionMinimumBytes
+        self.onCommit = onCommit
     }
 
     /// The room of `documentID`, created if needed.
     public func room(_ documentID: String) -> DocumentRoom {
         handedOut[documentID] = ContinuousClock.now
         if let r = rooms[documentID] { return r }
-        let r = DocumentRoom(documentID: documentID, store: store, metrics: metrics, compactionMinimumBytes: compactionMinimumBytes)
+        let r = DocumentRoom(documentID: documentID, store: store, metrics: metrics, compactionMinimumBytes: compactionMinimumBytes, onCommit: onCommit)
         rooms[documentID] = r
         return r
     }

@@ -51,6 +51,16 @@ public struct ServerConfiguration: Sendable {
     /// Memory budget for loaded documents, in bytes; least recently used ones are unloaded above it. Default 256 MiB.
     public var memoryBudgetBytes = 256 << 20
 
+    /// The AI provider (an OpenAI-compatible API); nil: AI requests wait in
+    /// the queue for a node that has one.
+    public var ai: AIProviderConfiguration?
+    /// Whether this node runs job workers and keeps projections. Default true.
+    public var runJobs = true
+    /// Jobs one node runs at the same time. Default 8.
+    public var jobConcurrency = 8
+    /// How long a claimed job stays this node's without a renewal (renewed every third). Default 30 s.
+    public var jobLeaseSeconds = 30
+
     public init() {}
 
     /// The configuration as printed at start: no secrets.
@@ -61,6 +71,8 @@ public struct ServerConfiguration: Sendable {
             + "admission: backlog \(listenBacklog), \(acceptsPerWakeup) accepts per wake-up, \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
             + "keepalive \(keepaliveSeconds) s; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB, "
-            + "compaction past \(compactionMinimumBytes >> 10) KiB of updates"
+            + "compaction past \(compactionMinimumBytes >> 10) KiB of updates; "
+            + "jobs: \(runJobs ? "\(jobConcurrency) at a time, lease \(jobLeaseSeconds) s" : "off"), "
+            + "AI: \(ai.map { "\($0.model) at \($0.baseURL)" } ?? "none (requests wait)")"
     }
 }

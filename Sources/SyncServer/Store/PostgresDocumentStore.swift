@@ -11,8 +11,8 @@ public import SyncProtocol
 /// commit in order: a catalog cursor can then never skip an update that
 /// committed after a later-numbered one.
 public final class PostgresDocumentStore: DocumentStore {
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
     /// Advisory lock key of the append path ("nestapnd").
     private static let appendLock: Int64 = 0x6E65_7374_6170_6E64
 
@@ -41,7 +41,7 @@ public final class PostgresDocumentStore: DocumentStore {
             database: database.isEmpty ? nil : database, tls: .disable)
     }
 
-    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
+    func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(StoreError) -> T {
         try await Self.withTimeout(what, operationTimeout, body)
     }
 
@@ -92,6 +92,7 @@ public final class PostgresDocumentStore: DocumentStore {
                         workspace_id TEXT NOT NULL, user_id TEXT NOT NULL, role INTEGER NOT NULL, PRIMARY KEY (workspace_id, user_id))
                     """, logger: logger)
                 try await conn.query("CREATE INDEX IF NOT EXISTS memberships_user ON memberships(user_id)", logger: logger)
+                for statement in JobSchema.postgres + ProjectionSchema.postgres { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
             }
         }
     }

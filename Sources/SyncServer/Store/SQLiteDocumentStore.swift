@@ -5,7 +5,7 @@ public import SyncProtocol
 /// The embedded store: one SQLite file in WAL mode, used when no
 /// `DATABASE_URL` is configured.
 public final class SQLiteDocumentStore: DocumentStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let appends: GroupCommit
 
     /// Opens (creating if needed) the database at `path`.
@@ -20,13 +20,13 @@ public final class SQLiteDocumentStore: DocumentStore {
         appends = GroupCommit(label: "nest.sqlite.commit") { [pool] group throws(StoreError) in try Self.commit(group, pool: pool) }
     }
 
-    private func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
+    func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
         do { return try await pool.write(body) } catch let e as StoreError { throw e } catch {
             throw StoreError(.unavailable, "\(what): \(error)")
         }
     }
 
-    private func read<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
         do { return try await pool.read(body) } catch let e as StoreError { throw e } catch {
             throw StoreError(.unavailable, "\(what): \(error)")
         }
@@ -65,6 +65,7 @@ public final class SQLiteDocumentStore: DocumentStore {
                 CREATE INDEX memberships_user ON memberships(user_id);
                 """)
         }
+        migrator.registerMigration("v2-jobs-projections") { db in try db.execute(sql: JobSchema.sqlite + ProjectionSchema.sqlite) }
         do { try migrator.migrate(pool) } catch {
             throw StoreError(.unavailable, "migration failed: \(error)")
         }

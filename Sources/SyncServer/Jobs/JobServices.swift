@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The job engine of one node, wired: the projector that follows commits,
+/// the triggers that turn projected rows into jobs, the server's document
+/// writer, and the worker with a handler per kind this node can run.
+/// Only on a store that keeps jobs and projections (both built-in stores do).
+final class JobServices: Sendable {
+    let projector: Projector?
+    private let store: (any DocumentStore & JobStore & ProjectionStore)?
+    private let config: ServerConfiguration
+    private let metrics: ServerMetrics
+    private let logger: Logger
+    private let wakeup = Wakeup()
+    private let http: HTTPClient?
+    private let worker = Mutex<JobWorker?>(nil)
+
+    init(config: ServerConfiguration, store: any DocumentStore, metrics: ServerMetrics, logger: Logger) {
+        self.config = config
+        self.metrics = metrics
+        self.logger = logger
+        guard let full = store as? any DocumentStore & JobStore & ProjectionStore else {
+            self.store = nil
+            projector = nil
+            http = nil
+            return
+        }
+        self.store = full
+        let now: @Sendable () -> Int64 = { epochMillis(Date()) }
+        projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, now: now), logger: logger)
+        http = config.ai.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: $0)) }
+    }
+
+    /// Makes the worker, once the rooms (which the server's edits go through) exist.
+    func start(registry: RoomRegistry) {
+        guard let store else { return }
+        let writer = ServerDocumentWriter(registry: registry)
+        var handlers: [JobKind: any JobHandler] = [.noop: NoopJobHandler()]
+        if let ai = config.ai, let http {
+            handlers[.aiGenerate] = AIJobHandler(writer: writer, client: ChatCompletionsClient(configuration: ai, http: http), logger: logger)
+        }
+        var wc = JobWorker.Configuration(workerID: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
+        wc.concurrency = config.jobConcurrency
+        wc.lease = .seconds(config.jobLeaseSeconds)
+        logger.info("job worker", metadata: ["worker": "\(wc.workerID)", "kinds": "\(handlers.keys.map(\.rawValue).sorted())",
+                                             "server_client_id": "\(writer.clientID)"])
+        worker.withLock { $0 = JobWorker(store: store, handlers: handlers, configuration: wc, wakeup: wakeup,
+                                         metrics: JobMetrics(registry: metrics.registry), logger: logger) }
+    }
+
+    var services: [any Service] {
+        [projector as (any Service)?, worker.withLock { $0 }].compactMap { $0 }
+    }
+
+    func shutdown() async throws {
+        try await http?.shutdown()
+    }
+}
+
+import Synchronization
