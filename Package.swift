@@ -102,7 +102,10 @@ let package = Package(
         ),
         .target(
             name: "TestHarness",
-            dependencies: ["SyncServer", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SyncServer", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/TestHarness", swiftSettings: strictSettings
         ),
         .testTarget(

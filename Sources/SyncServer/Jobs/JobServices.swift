@@ -51,7 +51,9 @@ final class JobServices: Sendable {
     }
 
     var services: [any Service] {
-        [projector as (any Service)?, worker.withLock { $0 }].compactMap { $0 }
+        var out: [any Service] = [projector as (any Service)?, worker.withLock { $0 }].compactMap { $0 }
+        if let pg = store as? PostgresDocumentStore { out.append(PostgresJobListener(store: pg, wakeup: wakeup, logger: logger)) }
+        return out
     }
 
     func shutdown() async throws {
