@@ -48,10 +48,10 @@ public final class JobWorker: Service {
     public func run() async throws {
         let running = RunningCount()
         await withDiscardingTaskGroup { group in
-            var lastRescue = Int64.min
+            var lastRescue: Int64?
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
                 let t = now()
-                if t - lastRescue >= config.lease.milliseconds / 3 {
+                if lastRescue.map({ t - $0 >= config.lease.milliseconds / 3 }) ?? true {
                     lastRescue = t
                     await rescue(at: t)
                 }
