@@ -5,7 +5,7 @@ import SyncServer
 /// `nest-server jobs list|show|retry|cancel`: the durable job queue.
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "jobs", abstract: "Inspect and steer the job queue.", subcommands: [List.self, Show.self, Retry.self, Cancel.self])
+        commandName: "jobs", abstract: "Inspect and steer the job queue.", subcommands: [List.self, Show.self, Retry.self, Cancel.self, Enqueue.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Jobs, newest first.")
@@ -72,6 +72,29 @@ struct JobsCommand: AsyncParsableCommand {
             if json { return try printJSON(job) }
             guard job.state == .cancelled else { throw ValidationError("job \(id) had finished (\(job.state.rawValue)); it was not changed") }
             print("job \(id) cancelled")
+        }
+    }
+
+    struct Enqueue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue no-op jobs (to measure the queue, or to watch a job survive a node): the running servers' workers take them.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "How many.") var count = 1
+        @Option(help: "Milliseconds each job waits before completing.") var sleepMs: Int64 = 0
+        @Option(help: "Workspace recorded on the jobs.") var workspace = "bench"
+
+        func run() async throws {
+            let (count, sleep, workspace) = (max(1, count), max(0, sleepMs), workspace)
+            let ids = try await store.withJobStore { store in
+                var ids: [Int64] = []
+                for n in 0..<count {
+                    let job = NewJob(kind: .noop, workspace: workspace, documentID: "\(workspace)/draft/noop-\(n)", documentVersion: 0,
+                                     arguments: "{\"sleepMillis\":\(sleep)}")
+                    ids.append(try await store.enqueue(job, now: epochMillis(Date())).id)
+                }
+                return ids
+            }
+            print("queued \(ids.count) no-op jobs: \(ids.first ?? 0)...\(ids.last ?? 0)")
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Runs the jobs of one kind.
 ///
 /// A handler's side effects must be safe to repeat or be checked before they
@@ -38,8 +40,20 @@ public struct JobFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The handler of ``JobKind/noop``: completes at once (for measuring the queue).
+/// The handler of ``JobKind/noop``: completes at once, or after the
+/// `sleepMillis` its arguments name (for measuring the queue, and for
+/// jobs that are still running when a node dies).
 public struct NoopJobHandler: JobHandler {
     public init() {}
-    public func run(_ job: Job) async throws(JobFailure) -> String { "{}" }
+
+    struct Arguments: Decodable {
+        var sleepMillis: Int64?
+    }
+
+    public func run(_ job: Job) async throws(JobFailure) -> String {
+        if let ms = (try? JSONDecoder().decode(Arguments.self, from: Data(job.arguments.utf8)))?.sleepMillis, ms > 0 {
+            do { try await Task.sleep(for: .milliseconds(ms)) } catch { throw .retry("stopped while sleeping") }
+        }
+        return "{}"
+    }
 }
