@@ -190,23 +190,3 @@ struct DraftCommand: AsyncParsableCommand {
     }
 }
 
-struct AI: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ai", abstract: "AI generation requests.", subcommands: [Request.self])
-
-    struct Request: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record an AI request in a draft; the server's job answers in the draft.")
-        @OptionGroup var global: GlobalOptions
-        @Argument(help: "Draft id.") var draft: String
-        @Option(help: "caption, hashtags, image or rewrite.") var kind: String
-        @Option(help: "What to generate.") var prompt: String
-
-        func run() async throws {
-            let ctx = try Context(global)
-            let name = try ctx.draftName(draft)
-            let user = try ctx.profile().user
-            let id = try await ctx.edit(name) { doc in try Draft(name: name, doc: doc).requestAI(kind: kind, prompt: prompt, by: user) }
-            if global.json { return try Output.json(["request": id]) }
-            print("requested \(kind) as \(id); `nest drafts show \(name.id)` shows the result when it arrives")
-        }
-    }
-}

@@ -61,6 +61,53 @@ struct ClientEndToEndTests {
         #expect(listed.contains("draft.title") && listed.contains("alice") && listed.contains("bob"), "\(listed)")
     }
 
+    @Test("an AI request made offline is answered by the server, accepted on one device, and the other device converges")
+    func aiRoundTrip() async throws {
+        let fake = FakeChatProvider()
+        try await fake.start()
+        defer { fake.stop() }
+        let suggestion = "Launch day is here: meet the new Nest, made for teams who plan ahead. #launch"
+        fake.enqueue(.stream(text: suggestion))
+        let server = try await Self.server()
+        server.serveEnvironment = ["NEST_AI_BASE_URL": fake.baseURL, "NEST_AI_API_KEY": fake.apiKey, "NEST_AI_MODEL": fake.model,
+                                   "NEST_AI_NOTE": "test provider"]
+        let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        try await server.start()
+        defer { server.stop() }
+        let alice = NestCLI("alice-ai"), bob = NestCLI("bob-ai")
+        try await alice.login(server, token: aliceToken, workspace: "w1")
+        try await bob.login(server, token: bobToken, workspace: "w1")
+        try await alice.ok(["drafts", "new", "--id", "launch", "--title", "Launch", "--caption", "Hello", "--platforms", "x"])
+        let request = try await alice.json(["ai", "request", "launch", "--kind", "caption", "--prompt", "make it inviting", "--offline"])
+        let id = try #require(request["request"] as? String)
+        #expect(try await alice.json(["status"])["pendingEdits"] as? Int == 1)
+        try await alice.ok(["sync"])
+
+        // Bob's device learns of the answer by syncing.
+        var shown: [String: Any] = [:]
+        try await eventually("the suggestion on bob's device") {
+            try await bob.ok(["sync"])
+            shown = try await bob.json(["ai", "show", "launch", id])
+            return shown["status"] as? String == "ready"
+        }
+        #expect(shown["result"] as? String == suggestion && shown["model"] as? String == fake.model && shown["note"] as? String == "test provider")
+        let listed = try await bob.ok(["ai", "list"])
+        #expect(listed.contains(id) && listed.contains("[ready]"), "\(listed)")
+        try await bob.ok(["ai", "accept", "launch", id])
+        try await alice.ok(["sync"])
+        let a = try await alice.json(["drafts", "show", "launch"]), b = try await bob.json(["drafts", "show", "launch"])
+        #expect(a["caption"] as? String == suggestion && b["caption"] as? String == suggestion)
+        let aliceSees = try await alice.json(["ai", "show", "launch", id])
+        #expect(aliceSees["status"] as? String == "accepted")
+        // Accepting twice is refused with a reason.
+        let again = try await alice.run(["ai", "accept", "launch", id])
+        #expect(again.status != 0 && again.err.contains("only a ready suggestion"), "\(again)")
+        #expect(fake.requests.count == 1 && fake.violations.isEmpty, "\(fake.violations)")
+        let jobs = try await server.admin(["jobs", "list", "--kind", "ai.generate"])
+        #expect(jobs.contains("completed") && jobs.contains("w1/draft/launch"), "\(jobs)")
+    }
+
     @Test("a viewer's edits are refused, reported with exit status 4, never retried, and never block other documents")
     func viewer() async throws {
         let server = try await Self.server()

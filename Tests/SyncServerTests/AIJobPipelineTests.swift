@@ -86,16 +86,6 @@ final class ClientDoc {
     }
 }
 
-func eventually(_ what: String, timeout: Duration = .seconds(20), _ check: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await check() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out waiting for \(what)")
-    throw CancellationError()
-}
-
 @Suite("AI jobs: request, answer, accept")
 struct AIJobPipelineTests {
     static let draftName = try! DocumentName(parsing: "w1/draft/d1")
