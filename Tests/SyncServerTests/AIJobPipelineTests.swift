@@ -135,6 +135,8 @@ struct AIJobPipelineTests {
         #expect(p.fake.requests.first?.messages.first?.content.contains("Warm, plain words") == true)
         #expect(p.fake.requests.first?.messages.first?.content.contains("at most 280 characters") == true)
 
+        // The outcome is written before the job is recorded completed.
+        try await eventually("the job completed") { try await p.aiJobs().first?.state == .completed }
         let jobs = try await p.aiJobs()
         #expect(jobs.count == 1 && jobs[0].state == .completed && jobs[0].attempt == 1)
         let result = try JSONDecoder().decode(AIJobResult.self, from: Data((jobs[0].result ?? "").utf8))
@@ -182,6 +184,7 @@ struct AIJobPipelineTests {
         let (client, id) = try await Self.prepare(p)
         try await eventually("the failure in the draft") { try p.deviceDraft().aiRequest(id)?.aiStatus == .failed }
         #expect(try p.deviceDraft().aiRequest(id)?.error?.contains("refused the API key") == true)
+        try await eventually("the job discarded") { try await p.aiJobs().first?.state == .discarded }
         var jobs = try await p.aiJobs()
         #expect(jobs.count == 1 && jobs[0].state == .discarded && jobs[0].attempt == 1 && jobs[0].errors.count == 1)
 
@@ -191,6 +194,7 @@ struct AIJobPipelineTests {
         let second = try Draft(name: Self.draftName, doc: client.doc).requestAI(kind: "hashtags", prompt: "tags please", by: "alice")
         try await p.send(try client.take(), to: Self.draftName.description)
         try await eventually("the second answer") { try p.deviceDraft().aiRequest(second)?.aiStatus == .ready }
+        try await eventually("the second job completed") { try await p.aiJobs().contains { $0.arguments.contains(second) && $0.state == .completed } }
         jobs = try await p.aiJobs()
         let job = try #require(jobs.first { $0.arguments.contains(second) })
         #expect(job.state == .completed && job.attempt == 2 && job.errors.first?.message.contains("rate_limited") == true)
