@@ -91,7 +91,8 @@ let package = Package(
         .executableTarget(
             name: "NestBench",
             dependencies: [
-                "CRDT", "ScenarioKit", "CHeapInfo", "Model", "SyncClient", "SyncProtocol", "SyncServer",
+                "CRDT", "ScenarioKit", "CHeapInfo", "Model", "SyncClient", "SyncProtocol", "SyncServer", "TestHarness",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

@@ -20,6 +20,7 @@ struct Demo: AsyncParsableCommand {
         var config = ServerConfiguration()
         config.port = 0
         config.dataDirectory = (root as NSString).appendingPathComponent("server")
+        config.ai = AIDemo.provider()
         config.jwtSecret = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement() ?? "x") }.joined()
         var logger = Logger(label: "nest-server")
         logger.logLevel = .warning
@@ -36,6 +37,7 @@ struct Demo: AsyncParsableCommand {
         var portIterator = ports.makeAsyncIterator()
         guard let port = await portIterator.next() else { throw ValidationError("the embedded server did not start") }
         print("▶ embedded nest-server on 127.0.0.1:\(port) (SQLite in \(config.dataDirectory)); workspace \(workspace): alice (owner), bob (editor)")
+        print("  AI: \(config.ai.map { "\($0.model) at \($0.baseURL)\($0.note.map { " — \($0)" } ?? "")" } ?? "no provider configured (NEST_AI_BASE_URL)")")
 
         let alice = try await Device.make("alice", "phone", root: root, port: port, workspace: workspace, verifier: verifier)
         let bob = try await Device.make("bob", "laptop", root: root, port: port, workspace: workspace, verifier: verifier)
@@ -116,10 +118,66 @@ struct Demo: AsyncParsableCommand {
             guard ja == jb else { throw ValidationError("\(name) diverged between the devices") }
             print("✓ \(name): identical on both devices (\(a.count) / \(b.count) bytes of Yjs state)")
         }
+        try await AIDemo.roundTrip(alice: alice, bob: bob, draft: draft, configured: config.ai != nil)
         print("\nnothing pending: alice \(try alice.store.outboxSummary().pendingUpdates), bob \(try bob.store.outboxSummary().pendingUpdates); data in \(root)")
     }
 
     func section(_ title: String) { print("\n── \(title)") }
+}
+
+/// Step 7 of the demo: an AI request made offline, answered by the server, accepted on the other device.
+enum AIDemo {
+    /// The provider the environment names (`scripts/run` starts a small local model and sets these).
+    static func provider() -> AIProviderConfiguration? {
+        let env = ProcessInfo.processInfo.environment
+        guard let base = env["NEST_AI_BASE_URL"], !base.isEmpty else { return nil }
+        var ai = AIProviderConfiguration(baseURL: base, apiKey: env["NEST_AI_API_KEY"], model: env["NEST_AI_MODEL"] ?? "deepseek-chat")
+        ai.note = env["NEST_AI_NOTE"]
+        ai.maxTokens = env["NEST_AI_MAX_TOKENS"].flatMap(Int.init) ?? 120
+        return ai
+    }
+
+    static func roundTrip(alice: Device, bob: Device, draft: DocumentName, configured: Bool) async throws {
+        print("\n── 7. AI: Alice asks for a caption while offline, syncs; the server answers; Bob accepts it")
+        guard configured else {
+            print("skipped: no AI provider configured. Set NEST_AI_BASE_URL (and NEST_AI_API_KEY, NEST_AI_MODEL), or run scripts/run, which starts a small local model.")
+            return
+        }
+        let id = try alice.edit(draft) { doc in
+            try Draft(name: draft, doc: doc).requestAI(kind: "caption", prompt: "a short, warm caption for our spring launch", by: "alice")
+        }
+        print("alice's phone (offline): requested a caption as \(id); \(try alice.store.outboxSummary().pendingUpdates) edit pending")
+        try await alice.sync()
+        let deadline = Date().addingTimeInterval(180)
+        var request: AIRequest?
+        var polls = 0
+        while Date() < deadline {
+            try await bob.quietSync()
+            request = try bob.store.read(draft.description) { try Draft(name: draft, doc: $0).aiRequest(id) }
+            if let s = request?.aiStatus, s == .ready || s == .failed { break }
+            polls += 1
+            if polls % 10 == 0 { print("  waiting for the server's answer (\(request?.status ?? "?"))...") }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        guard let answered = request, answered.aiStatus == .ready || answered.aiStatus == .failed else {
+            throw ValidationError("the server did not answer the AI request within 3 minutes")
+        }
+        print("bob's laptop synced and sees the request \(answered.status) (answered by \(answered.model ?? "?")\(answered.note.map { "; \($0)" } ?? ""))")
+        guard answered.aiStatus == .ready, let text = answered.result else {
+            print("the provider failed: \(answered.error ?? "no reason")")
+            return
+        }
+        print("  suggestion: \(text)")
+        for f in answered.flags { print("  ⚠ breaks: \(f)") }
+        try bob.edit(draft) { doc in try Draft(name: draft, doc: doc).acceptAI(id) }
+        print("bob accepts it")
+        try await bob.sync()
+        try await alice.sync()
+        let caption = try alice.store.read(draft.description) { try Draft(name: draft, doc: $0).caption.toString() }
+        let status = try alice.store.read(draft.description) { try Draft(name: draft, doc: $0).aiRequest(id)?.status ?? "?" }
+        guard caption == text else { throw ValidationError("alice's caption is not the accepted suggestion") }
+        print("alice's phone synced: caption is now the suggestion, request \(status)")
+    }
 }
 
 /// One simulated device: a local store logged in as a user.
@@ -147,6 +205,11 @@ struct Device {
         if r.conflictsRecorded > 0 { line += ", \(Output.count(r.conflictsRecorded, "concurrent overwrite")) recorded in conflict logs" }
         print(line + (r.complete && r.pendingAfter == 0 ? " — all acknowledged" : " — \(r.pendingAfter) still pending"))
         guard r.complete else { throw ValidationError("\(user)'s sync did not complete") }
+    }
+
+    /// A sync that prints nothing (for polling).
+    func quietSync() async throws {
+        _ = try await SyncEngine(store: store).run(SyncOptions(mode: .once, timeout: 30))
     }
 
     func show(draft: DocumentName, brand: DocumentName, calendar: DocumentName) throws {

@@ -14,6 +14,9 @@ let usageText = """
       server [--clients K] [--seconds S] [--rate R] [--server nest|yws|floor] [--floor] [--json]
                                          load: K y-websocket clients against nest-server and Debian's y-websocket server
                                          (--floor: and against two bare relays, the least any relay costs)
+      jobs [--database-url URL] [--jobs N] [--idle-samples N] [--ai-requests N] [--projection-rate R] [--projection-seconds S] [--json]
+                                         the job engine: queue throughput on two PostgreSQL workers, idle start (NOTIFY and
+                                         the poll alone), AI result latency, projection lag under load
       relay-floor [--port P] [--threads N]
                                          the bare relay that --floor measures (no document, store or auth)
       --help                             this text
@@ -32,6 +35,8 @@ case "rooms":
     exit(await RoomMemoryCommand.run(Array(arguments.dropFirst())))
 case "server":
     exit(await ServerBenchCommand.run(Array(arguments.dropFirst())))
+case "jobs":
+    exit(await JobsBenchCommand.run(Array(arguments.dropFirst())))
 case "relay-floor":
     exit(await RelayFloorCommand.run(Array(arguments.dropFirst())))
 case "--version":

@@ -114,9 +114,9 @@ struct AIJobPipelineTests {
         defer { Task { try await p.stop() } }
         let first = "Great jazz, cheap drinks, Friday at the café. #jazz"
         let second = "Warm evenings deserve live jazz: join us at the café this Friday and bring a friend along for the music. #jazz"
-        p.fake.enqueue(.stream(text: first), .stream(text: second, pieceDelay: .milliseconds(15)))
+        p.fake.enqueue(.stream(text: first), .stream(text: second, pieceDelay: .milliseconds(40)))
         let (client, id) = try await Self.prepare(p)
-        try await eventually("the suggestion on the device") { try p.deviceDraft().aiRequest(id)?.aiStatus == .ready }
+        try await eventually("the suggestion on the device", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(id)?.aiStatus == .ready }
 
         let seen = try p.deviceDraft().aiRequest(id)
         #expect(seen?.result == second, "split seed \(p.fake.splitSeed)")
@@ -168,7 +168,7 @@ struct AIJobPipelineTests {
         let long = String(repeating: "Jazz tonight, cheap and cheerful. ", count: 12)
         p.fake.enqueue(.stream(text: "   "), .stream(text: long), .stream(text: long))
         let (_, id) = try await Self.prepare(p)
-        try await eventually("the flagged suggestion") { try p.deviceDraft().aiRequest(id)?.aiStatus == .ready }
+        try await eventually("the flagged suggestion", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(id)?.aiStatus == .ready }
         let r = try p.deviceDraft().aiRequest(id)
         let trimmed = long.trimmingCharacters(in: .whitespaces)
         #expect(r?.result == trimmed)
@@ -182,7 +182,7 @@ struct AIJobPipelineTests {
         defer { Task { try await p.stop() } }
         p.fake.enqueue(.error(status: 401, code: "authentication_error", message: "Incorrect API key provided"))
         let (client, id) = try await Self.prepare(p)
-        try await eventually("the failure in the draft") { try p.deviceDraft().aiRequest(id)?.aiStatus == .failed }
+        try await eventually("the failure in the draft", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(id)?.aiStatus == .failed }
         #expect(try p.deviceDraft().aiRequest(id)?.error?.contains("refused the API key") == true)
         try await eventually("the job discarded") { try await p.aiJobs().first?.state == .discarded }
         var jobs = try await p.aiJobs()
@@ -193,7 +193,7 @@ struct AIJobPipelineTests {
                        .stream(text: "See you Friday for jazz at the café. #jazz"))
         let second = try Draft(name: Self.draftName, doc: client.doc).requestAI(kind: "hashtags", prompt: "tags please", by: "alice")
         try await p.send(try client.take(), to: Self.draftName.description)
-        try await eventually("the second answer") { try p.deviceDraft().aiRequest(second)?.aiStatus == .ready }
+        try await eventually("the second answer", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(second)?.aiStatus == .ready }
         try await eventually("the second job completed") { try await p.aiJobs().contains { $0.arguments.contains(second) && $0.state == .completed } }
         jobs = try await p.aiJobs()
         let job = try #require(jobs.first { $0.arguments.contains(second) })

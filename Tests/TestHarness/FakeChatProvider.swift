@@ -18,7 +18,7 @@ public final class FakeChatProvider: Sendable {
         /// A streamed answer of `text`, cut into `pieces` parts per chunk's
         /// delta, each event split across writes at random byte positions.
         case stream(text: String, finishReason: String = "stop", promptTokens: Int = 42, completionTokens: Int = 17, cacheHit: Int = 0,
-                    pieceDelay: Duration = .milliseconds(5))
+                    pieceDelay: Duration = .milliseconds(2))
         /// An error status with the contract's error body and extra headers.
         case error(status: Int, code: String, message: String, headers: [String: String] = [:])
     }
@@ -123,7 +123,7 @@ public final class FakeChatProvider: Sendable {
             var cuts: [Int] = []
             var at = 0
             while at < bytes.count {
-                at += Int(random.next() % 40) + 1
+                at += Int(random.next() % 160) + 1
                 cuts.append(min(at, bytes.count))
             }
             let splits = cuts

@@ -15,9 +15,10 @@ public enum ProjectionRebuild {
         let projector = Projector(
             store: store, triggers: ProjectionTriggers(jobs: store, wakeup: Wakeup(), logger: logger, now: { epochMillis(Date()) }), logger: logger)
         var projected = 0
-        for (i, id) in ids.enumerated() {
-            if await projector.rebuild(id) != nil { projected += 1 }
-            progress(i + 1, ids.count)
+        for start in stride(from: 0, to: ids.count, by: 64) {
+            let batch = Array(ids[start..<min(ids.count, start + 64)])
+            projected += await projector.rebuild(batch).count
+            progress(start + batch.count, ids.count)
         }
         return (ids.count, projected)
     }

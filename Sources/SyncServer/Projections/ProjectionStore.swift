@@ -4,9 +4,10 @@
 /// whole, and only by a newer version of it: a rebuild that finishes after a
 /// later one never puts older rows back.
 public protocol ProjectionStore: Sendable {
-    /// Replaces the rows `projection.documentID` contributes, unless rows of
-    /// a newer version are stored; returns whether it replaced them.
-    func replaceProjection(_ projection: DocumentProjection) async throws(StoreError) -> Bool
+    /// Replaces the rows each projection's document contributes, unless rows
+    /// of a newer version are stored, in one transaction; returns, for each,
+    /// whether it replaced them.
+    func replaceProjections(_ projections: [DocumentProjection]) async throws(StoreError) -> [Bool]
 
     /// The rows of one document as stored (nil when it was never projected).
     func projection(documentID: String) async throws(StoreError) -> DocumentProjection?
@@ -19,6 +20,13 @@ public protocol ProjectionStore: Sendable {
 
     /// The ids of the stored documents of `workspace` (all when nil).
     func documentIDs(workspace: String?) async throws(StoreError) -> [String]
+}
+
+extension ProjectionStore {
+    /// Replaces the rows of one document (see ``replaceProjections(_:)``).
+    public func replaceProjection(_ projection: DocumentProjection) async throws(StoreError) -> Bool {
+        try await replaceProjections([projection]).first ?? false
+    }
 }
 
 /// The projection tables, the same on both stores.

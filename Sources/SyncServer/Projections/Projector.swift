@@ -5,33 +5,37 @@ import Synchronization
 
 /// Keeps the projections of typed documents current after commits, off the
 /// rooms: a commit only marks its document dirty (no suspension, no I/O);
-/// this service rebuilds dirty documents, at most one rebuild per document
-/// in flight and the latest state winning (a document committed to during
-/// its rebuild is rebuilt once more after it). A rebuild reads the document
-/// from the store, so it sees every commit that marked it.
+/// this service rebuilds dirty documents in batches: each document of a
+/// batch is read from the store and projected, and the batch's rows are
+/// written in one transaction (on SQLite, whose one writer the appends also
+/// need, a transaction per document could not keep up with a busy server).
+/// A document is in at most one batch at a time and the latest state wins:
+/// one committed to during its rebuild is rebuilt once more after it. A
+/// rebuild reads the document from the store, so it sees every commit that
+/// marked it.
 ///
 /// Changed rows trigger jobs (``ProjectionTriggers``): nothing scans documents for work.
 public final class Projector: Service {
     private struct State {
-        /// Documents to rebuild, with the commit that marked them.
+        /// Documents to rebuild, with the latest commit that marked them.
         var dirty: [String: Int] = [:]
-        var inFlight: Set<String> = []
     }
 
     private let store: any DocumentStore & ProjectionStore
     private let triggers: ProjectionTriggers?
     private let state = Mutex(State())
     private let wakeup = Wakeup()
-    private let concurrency: Int
+    private let batchLimit: Int
     private let logger: Logger
     /// Called after each rebuild that replaced rows (for tests and the benchmark).
     private let onProjected: @Sendable (DocumentProjection) -> Void
 
-    public init(store: any DocumentStore & ProjectionStore, triggers: ProjectionTriggers?, concurrency: Int = 4, logger: Logger,
+    /// - Parameter batchLimit: documents rebuilt and written together at most. Default 64.
+    public init(store: any DocumentStore & ProjectionStore, triggers: ProjectionTriggers?, batchLimit: Int = 64, logger: Logger,
                 onProjected: @escaping @Sendable (DocumentProjection) -> Void = { _ in }) {
         self.store = store
         self.triggers = triggers
-        self.concurrency = concurrency
+        self.batchLimit = batchLimit
         self.logger = logger
         self.onProjected = onProjected
     }
@@ -43,49 +47,93 @@ public final class Projector: Service {
     }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                while let next = take() {
-                    group.addTask {
-                        await self.rebuild(next)
-                        self.state.withLock { _ = $0.inFlight.remove(next) }
-                        self.wakeup.signal()
-                    }
-                }
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let batch = take()
+            if batch.isEmpty {
                 await wakeup.wait(timeout: .seconds(1))
+                continue
             }
+            // A store that failed is given a second before the documents are tried again.
+            if await rebuildBatch(batch).retried { await wakeup.wait(timeout: .seconds(1)) }
         }
     }
 
-    /// The next dirty document not being rebuilt, if a slot is free.
-    private func take() -> String? {
-        state.withLock { s -> String? in
-            guard s.inFlight.count < concurrency, let id = s.dirty.keys.first(where: { !s.inFlight.contains($0) }) else { return nil }
-            s.dirty[id] = nil
-            s.inFlight.insert(id)
-            return id
+    /// Up to `batchLimit` dirty documents, no longer marked.
+    private func take() -> [String] {
+        state.withLock { s -> [String] in
+            let ids = Array(s.dirty.keys.prefix(batchLimit))
+            for id in ids { s.dirty[id] = nil }
+            return ids
         }
     }
 
     /// Rebuilds one document's rows from the store; returns them when they replaced the stored ones.
     @discardableResult
     public func rebuild(_ documentID: String) async -> DocumentProjection? {
-        do {
-            let stored = try await store.load(documentID: documentID)
-            guard let projection = try DocumentProjector.project(documentID: documentID, stored: stored) else { return nil }
-            guard try await store.replaceProjection(projection) else { return nil }
-            try await triggers?.projected(projection)
-            onProjected(projection)
-            return projection
-        } catch let error as StoreError {
-            // A passing store failure: the document stays dirty and is tried again.
-            logger.warning("projection rebuild failed", metadata: ["document": "\(documentID)", "error": "\(error)"])
-            state.withLock { s in s.dirty[documentID] = s.dirty[documentID] ?? 0 }
-            return nil
-        } catch {
-            logger.warning("document not projected", metadata: ["document": "\(documentID)", "reason": "\(error)"])
-            return nil
+        await rebuild([documentID]).first
+    }
+
+    /// Rebuilds documents' rows from the store, written in one transaction;
+    /// returns the projections that replaced stored rows. Documents the store
+    /// could not serve stay dirty and are tried again.
+    @discardableResult
+    func rebuild(_ ids: [String]) async -> [DocumentProjection] {
+        await rebuildBatch(ids).written
+    }
+
+    private func rebuildBatch(_ ids: [String]) async -> (written: [DocumentProjection], retried: Bool) {
+        let store = self.store
+        let read: [(String, Result<DocumentProjection?, any Error>)] = await withTaskGroup(of: (String, Result<DocumentProjection?, any Error>).self) { group in
+            for id in ids {
+                group.addTask {
+                    do {
+                        let stored = try await store.load(documentID: id)
+                        return (id, .success(try DocumentProjector.project(documentID: id, stored: stored)))
+                    } catch {
+                        return (id, .failure(error))
+                    }
+                }
+            }
+            var out: [(String, Result<DocumentProjection?, any Error>)] = []
+            for await r in group { out.append(r) }
+            return out
         }
+        var projections: [DocumentProjection] = []
+        var retry: [String] = []
+        for (id, result) in read {
+            switch result {
+            case .success(let p?): projections.append(p)
+            case .success(nil): break
+            case .failure(let error as StoreError):
+                logger.warning("projection rebuild failed", metadata: ["document": "\(id)", "error": "\(error)"])
+                retry.append(id)
+            case .failure(let error):
+                logger.warning("document not projected", metadata: ["document": "\(id)", "reason": "\(error)"])
+            }
+        }
+        var written: [DocumentProjection] = []
+        if !projections.isEmpty {
+            do {
+                let replaced = try await store.replaceProjections(projections)
+                written = zip(projections, replaced).filter(\.1).map(\.0)
+            } catch {
+                logger.warning("projections not written", metadata: ["documents": "\(projections.count)", "error": "\(error)"])
+                retry += projections.map(\.documentID)
+            }
+        }
+        for p in written {
+            do {
+                try await triggers?.projected(p)
+            } catch {
+                logger.warning("projection triggers failed", metadata: ["document": "\(p.documentID)", "error": "\(error)"])
+                retry.append(p.documentID)
+            }
+            onProjected(p)
+        }
+        if !retry.isEmpty {
+            state.withLock { s in for id in retry { s.dirty[id] = max(s.dirty[id] ?? 0, 0) } }
+        }
+        return (written, !retry.isEmpty)
     }
 }
 

@@ -1,45 +1,54 @@
 import PostgresNIO
 
 extension PostgresDocumentStore: ProjectionStore {
-    public func replaceProjection(_ p: DocumentProjection) async throws(StoreError) -> Bool {
-        let version = Int64(p.version)
-        return try await run("projection") { [self] in
+    public func replaceProjections(_ projections: [DocumentProjection]) async throws(StoreError) -> [Bool] {
+        try await run("projection") { [self] in
             try await client.withTransaction(logger: logger) { conn in
-                // Takes the document's row lock first: two rebuilds of one document replace its rows one after the other.
-                let upsert = try await conn.query("""
-                    INSERT INTO projected_documents (doc_id, workspace, version) VALUES (\(p.documentID), \(p.workspace), \(version))
-                    ON CONFLICT (doc_id) DO UPDATE SET version = EXCLUDED.version WHERE projected_documents.version <= EXCLUDED.version
-                    RETURNING version
-                    """, logger: logger)
-                var replaced = false
-                for try await _ in upsert.decode(Int64.self) { replaced = true }
-                guard replaced else { return false }
-                try await conn.query("DELETE FROM drafts WHERE doc_id = \(p.documentID)", logger: logger)
-                try await conn.query("DELETE FROM calendar_entries WHERE doc_id = \(p.documentID)", logger: logger)
-                try await conn.query("DELETE FROM ai_requests WHERE doc_id = \(p.documentID)", logger: logger)
-                for d in p.drafts {
-                    try await conn.query("""
-                        INSERT INTO drafts (doc_id, workspace, draft_id, title, status, platforms, updated_seq)
-                        VALUES (\(d.documentID), \(d.workspace), \(d.draftID), \(d.title), \(d.status), \(d.platforms.joined(separator: ",")), \(Int64(d.updatedSeq)))
-                        """, logger: logger)
+                var out = [Bool](repeating: false, count: projections.count)
+                // In document order, so that two batches (two nodes) lock the rows they share in the same order.
+                for (i, p) in projections.enumerated().sorted(by: { $0.element.documentID < $1.element.documentID }) {
+                    out[i] = try await replace(p, conn)
                 }
-                for e in p.calendarEntries {
-                    try await conn.query("""
-                        INSERT INTO calendar_entries (workspace, entry_id, doc_id, draft, platform, due_at, status)
-                        VALUES (\(e.workspace), \(e.entryID), \(p.documentID), \(e.draft), \(e.platform), \(e.dueAt), \(e.status))
-                        ON CONFLICT (workspace, entry_id) DO UPDATE SET doc_id = EXCLUDED.doc_id, draft = EXCLUDED.draft,
-                            platform = EXCLUDED.platform, due_at = EXCLUDED.due_at, status = EXCLUDED.status
-                        """, logger: logger)
-                }
-                for r in p.aiRequests {
-                    try await conn.query("""
-                        INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status)
-                        VALUES (\(r.documentID), \(r.requestID), \(r.workspace), \(r.kind), \(r.status))
-                        """, logger: logger)
-                }
-                return true
+                return out
             }
         }
+    }
+
+    private func replace(_ p: DocumentProjection, _ conn: PostgresConnection) async throws -> Bool {
+        let version = Int64(p.version)
+        // Takes the document's row lock first: two rebuilds of one document replace its rows one after the other.
+        let upsert = try await conn.query("""
+            INSERT INTO projected_documents (doc_id, workspace, version) VALUES (\(p.documentID), \(p.workspace), \(version))
+            ON CONFLICT (doc_id) DO UPDATE SET version = EXCLUDED.version WHERE projected_documents.version <= EXCLUDED.version
+            RETURNING version
+            """, logger: logger)
+        var replaced = false
+        for try await _ in upsert.decode(Int64.self) { replaced = true }
+        guard replaced else { return false }
+        try await conn.query("DELETE FROM drafts WHERE doc_id = \(p.documentID)", logger: logger)
+        try await conn.query("DELETE FROM calendar_entries WHERE doc_id = \(p.documentID)", logger: logger)
+        try await conn.query("DELETE FROM ai_requests WHERE doc_id = \(p.documentID)", logger: logger)
+        for d in p.drafts {
+            try await conn.query("""
+                INSERT INTO drafts (doc_id, workspace, draft_id, title, status, platforms, updated_seq)
+                VALUES (\(d.documentID), \(d.workspace), \(d.draftID), \(d.title), \(d.status), \(d.platforms.joined(separator: ",")), \(Int64(d.updatedSeq)))
+                """, logger: logger)
+        }
+        for e in p.calendarEntries {
+            try await conn.query("""
+                INSERT INTO calendar_entries (workspace, entry_id, doc_id, draft, platform, due_at, status)
+                VALUES (\(e.workspace), \(e.entryID), \(p.documentID), \(e.draft), \(e.platform), \(e.dueAt), \(e.status))
+                ON CONFLICT (workspace, entry_id) DO UPDATE SET doc_id = EXCLUDED.doc_id, draft = EXCLUDED.draft,
+                    platform = EXCLUDED.platform, due_at = EXCLUDED.due_at, status = EXCLUDED.status
+                """, logger: logger)
+        }
+        for r in p.aiRequests {
+            try await conn.query("""
+                INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status)
+                VALUES (\(r.documentID), \(r.requestID), \(r.workspace), \(r.kind), \(r.status))
+                """, logger: logger)
+        }
+        return true
     }
 
     public func projection(documentID: String) async throws(StoreError) -> DocumentProjection? {

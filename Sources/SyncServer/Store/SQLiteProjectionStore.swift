@@ -1,36 +1,38 @@
 import GRDB
 
 extension SQLiteDocumentStore: ProjectionStore {
-    public func replaceProjection(_ p: DocumentProjection) async throws(StoreError) -> Bool {
-        try await write("projection") { db in
-            if let stored = try Int.fetchOne(db, sql: "SELECT version FROM projected_documents WHERE doc_id = ?", arguments: [p.documentID]),
-               stored > p.version { return false }
-            for table in ["drafts", "calendar_entries", "ai_requests"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE doc_id = ?", arguments: [p.documentID])
-            }
-            try db.execute(sql: """
-                INSERT INTO projected_documents (doc_id, workspace, version) VALUES (?, ?, ?)
-                ON CONFLICT(doc_id) DO UPDATE SET version = excluded.version
-                """, arguments: [p.documentID, p.workspace, p.version])
-            for d in p.drafts {
-                try db.execute(sql: "INSERT INTO drafts (doc_id, workspace, draft_id, title, status, platforms, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [d.documentID, d.workspace, d.draftID, d.title, d.status, d.platforms.joined(separator: ","), d.updatedSeq])
-            }
-            // One calendar per workspace, so an entry id is unique within its workspace.
-            for e in p.calendarEntries {
-                try db.execute(sql: """
-                    INSERT INTO calendar_entries (workspace, entry_id, doc_id, draft, platform, due_at, status) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(workspace, entry_id) DO UPDATE SET doc_id = excluded.doc_id, draft = excluded.draft, platform = excluded.platform,
-                        due_at = excluded.due_at, status = excluded.status
-                    """, arguments: [e.workspace, e.entryID, p.documentID, e.draft, e.platform, e.dueAt, e.status])
-            }
-            for r in p.aiRequests {
-                try db.execute(sql: "INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [r.documentID, r.requestID, r.workspace, r.kind, r.status])
-            }
-            return true
-        }
+    public func replaceProjections(_ projections: [DocumentProjection]) async throws(StoreError) -> [Bool] {
+        try await write("projection") { db in try projections.map { try Self.replace($0, db) } }
     }
+
+    private static func replace(_ p: DocumentProjection, _ db: GRDB.Database) throws -> Bool {
+        if let stored = try Int.fetchOne(db, sql: "SELECT version FROM projected_documents WHERE doc_id = ?", arguments: [p.documentID]),
+           stored > p.version { return false }
+        for table in ["drafts", "calendar_entries", "ai_requests"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE doc_id = ?", arguments: [p.documentID])
+        }
+        try db.execute(sql: """
+            INSERT INTO projected_documents (doc_id, workspace, version) VALUES (?, ?, ?)
+            ON CONFLICT(doc_id) DO UPDATE SET version = excluded.version
+            """, arguments: [p.documentID, p.workspace, p.version])
+        for d in p.drafts {
+            try db.execute(sql: "INSERT INTO drafts (doc_id, workspace, draft_id, title, status, platforms, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [d.documentID, d.workspace, d.draftID, d.title, d.status, d.platforms.joined(separator: ","), d.updatedSeq])
+        }
+        // One calendar per workspace, so an entry id is unique within its workspace.
+        for e in p.calendarEntries {
+            try db.execute(sql: """
+                INSERT INTO calendar_entries (workspace, entry_id, doc_id, draft, platform, due_at, status) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(workspace, entry_id) DO UPDATE SET doc_id = excluded.doc_id, draft = excluded.draft, platform = excluded.platform,
+                    due_at = excluded.due_at, status = excluded.status
+                """, arguments: [e.workspace, e.entryID, p.documentID, e.draft, e.platform, e.dueAt, e.status])
+        }
+        for r in p.aiRequests {
+            try db.execute(sql: "INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [r.documentID, r.requestID, r.workspace, r.kind, r.status])
+        }
+        return true
+}
 
     public func projection(documentID: String) async throws(StoreError) -> DocumentProjection? {
         try await read("projection") { db in try Self.projection(db, documentID) }
