@@ -170,10 +170,11 @@ public final class LocalStore: Sendable {
     /// Edits run under SQLite's write lock from the latest stored state, so
     /// one id serves every `nest` process of the directory without two of
     /// them ever writing the same (client, clock) — and state vectors stay
-    /// small instead of growing by one client per command.
+    /// small instead of growing by one client per command. Drawn below
+    /// 2^31: servers draw their own edits' ids above it, so the two never meet.
     static func clientID(_ db: GRDB.Database) throws -> Int {
         if let s = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'client_id'"), let id = Int(s) { return id }
-        let id = Int(UInt32.random(in: 1...UInt32.max))
+        let id = Int(UInt32.random(in: 1...0x7FFF_FFFF))
         try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('client_id', ?)", arguments: [String(id)])
         return id
     }

@@ -106,6 +106,8 @@ struct ClientEndToEndTests {
         #expect(fake.requests.count == 1 && fake.violations.isEmpty, "\(fake.violations)")
         let jobs = try await server.admin(["jobs", "list", "--kind", "ai.generate"])
         #expect(jobs.contains("completed") && jobs.contains("w1/draft/launch"), "\(jobs)")
+        let metrics = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(server.port)/metrics"], environment: nil).out
+        #expect(metrics.contains(#"nest_jobs_finished_total{kind="ai.generate",outcome="completed"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("job") })")
     }
 
     @Test("a viewer's edits are refused, reported with exit status 4, never retried, and never block other documents")
