@@ -1,4 +1,4 @@
-public import CRDT
+import CRDT
 public import Foundation
 
 /// What an AI request asks for.

@@ -74,7 +74,7 @@ struct ProjectionTests {
                 switch random.next() % 3 {
                 case 0:
                     let di = Int(random.next() % UInt64(drafts.count))
-                    try? cal.schedule(draft: Draft(name: drafts[di], doc: clients[c][di].doc), platform: .linkedin,
+                    _ = try? cal.schedule(draft: Draft(name: drafts[di], doc: clients[c][di].doc), platform: .linkedin,
                                       at: future.addingTimeInterval(Double(random.next() % 100_000)), timeZone: "Europe/Berlin")
                 case 1: if let e = entries.randomElement(using: &random) { try cal.move(e.id, to: future.addingTimeInterval(Double(step) * 60)) }
                 default: if let e = entries.randomElement(using: &random) { try cal.cancel(e.id) }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
@@ -119,7 +119,7 @@ public final class FakeChatProvider: Sendable {
             return Self.errorResponse(status: status, code: code, message: message, headers: headers)
         case .stream(let text, let finish, let prompt, let completion, let cacheHit, let delay)?:
             let bytes = Self.events(text: text, finish: finish, model: model, prompt: prompt, completion: completion, cacheHit: cacheHit)
-            var random = SplitRandom(state: seed &+ UInt64(requests.count))
+            var random = SeededRandom(seed: seed &+ UInt64(requests.count))
             var cuts: [Int] = []
             var at = 0
             while at < bytes.count {
@@ -172,17 +172,5 @@ public final class FakeChatProvider: Sendable {
         for (k, v) in headers { if let name = HTTPField.Name(k) { fields[name] = v } }
         let body = try! JSONSerialization.data(withJSONObject: ["error": ["message": message, "type": code, "code": code]], options: [.sortedKeys])
         return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
-    }
-}
-
-/// SplitMix64, for the chunk cuts.
-struct SplitRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

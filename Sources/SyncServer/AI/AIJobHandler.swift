@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import Model
+import Model
 import Synchronization
 
 /// A job's arguments for ``JobKind/aiGenerate``.

@@ -46,6 +46,18 @@ enum JobSchema {
     static let due = "('available', 'scheduled', 'retryable')"
 }
 
+extension JobSchema {
+    /// Job counts from (kind, state, count) rows.
+    static func counts(_ rows: [(String, String, Int)]) throws(StoreError) -> [JobKind: [JobState: Int]] {
+        var out: [JobKind: [JobState: Int]] = [:]
+        for (kind, state, n) in rows {
+            guard let s = JobState(rawValue: state) else { throw StoreError(.corrupt, "unknown job state \(state)") }
+            out[JobKind(rawValue: kind), default: [:]][s] = n
+        }
+        return out
+    }
+}
+
 /// Errors kept on a job, as stored.
 enum JobErrors {
     static func decode(_ text: String) throws(StoreError) -> [JobAttemptError] {

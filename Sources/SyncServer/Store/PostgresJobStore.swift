@@ -171,12 +171,7 @@ extension PostgresDocumentStore: JobStore {
                 .decode((String, String, Int).self) { out.append(row) }
             return out
         }
-        var out: [JobKind: [JobState: Int]] = [:]
-        for (kind, state, n) in rows {
-            guard let s = JobState(rawValue: state) else { throw StoreError(.corrupt, "unknown job state \(state)") }
-            out[JobKind(rawValue: kind), default: [:]][s] = n
-        }
-        return out
+        return try JobSchema.counts(rows)
     }
 
     private static func errorJSON(_ e: JobAttemptError) throws(StoreError) -> String {

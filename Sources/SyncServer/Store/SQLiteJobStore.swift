@@ -142,12 +142,7 @@ extension SQLiteDocumentStore: JobStore {
             try Row.fetchAll(db, sql: "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state")
                 .map { ($0["kind"] as String, $0["state"] as String, $0["n"] as Int) }
         }
-        var out: [JobKind: [JobState: Int]] = [:]
-        for (kind, state, n) in rows {
-            guard let s = JobState(rawValue: state) else { throw StoreError(.corrupt, "unknown job state \(state)") }
-            out[JobKind(rawValue: kind), default: [:]][s] = n
-        }
-        return out
+        return try JobSchema.counts(rows)
     }
 
     private static func job(_ row: Row) throws(StoreError) -> Job {
