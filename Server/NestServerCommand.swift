@@ -86,6 +86,7 @@ struct Serve: AsyncParsableCommand {
             if let t = env["NEST_AI_READ_TIMEOUT_SECONDS"].flatMap(Int.init) { ai.readTimeout = .seconds(max(1, t)) }
             if let n = env["NEST_AI_MAX_TOKENS"].flatMap(Int.init) { ai.maxTokens = max(16, n) }
             config.ai = ai
+            config.aiMonthlyTokenBudget = env["NEST_AI_MONTHLY_TOKEN_BUDGET"].flatMap(Int.init)
         }
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
     /// The AI provider (an OpenAI-compatible API); nil: AI requests wait in
     /// the queue for a node that has one.
     public var ai: AIProviderConfiguration?
+    /// Tokens each workspace may use per calendar month (UTC) before new AI
+    /// requests fail with a status saying so; nil: no limit.
+    public var aiMonthlyTokenBudget: Int?
     /// Whether this node runs job workers and keeps projections. Default true.
     public var runJobs = true
     /// Jobs one node runs at the same time. Default 8.

@@ -25,7 +25,7 @@ final class JobPipeline: Sendable {
     let device = Inbox()
     private let tasks = Mutex<[Task<Void, any Error>]>([])
 
-    init(retry: RetryPolicy = RetryPolicy(base: .milliseconds(20), cap: .milliseconds(200))) async throws {
+    init(retry: RetryPolicy = RetryPolicy(base: .milliseconds(20), cap: .milliseconds(200)), monthlyTokenBudget: Int? = nil) async throws {
         var logger = Logger(label: "pipeline")
         logger.logLevel = .warning
         store = try SQLiteStoreTests.freshStore().0
@@ -39,7 +39,7 @@ final class JobPipeline: Sendable {
         let config = AIProviderConfiguration(baseURL: fake.baseURL, apiKey: fake.apiKey, model: fake.model)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: config))
         handler = AIJobHandler(writer: ServerDocumentWriter(registry: registry), client: ChatCompletionsClient(configuration: config, http: http),
-                               partialInterval: .milliseconds(50), logger: logger)
+                               usage: store, monthlyTokenBudget: monthlyTokenBudget, partialInterval: .milliseconds(50), logger: logger)
         var wc = JobWorker.Configuration(workerID: "test-worker")
         wc.retry = retry
         wc.lease = .seconds(6)
@@ -201,5 +201,53 @@ struct AIJobPipelineTests {
         let requests = p.fake.requests
         #expect(requests.count == 3)
         if requests.count == 3 { #expect(requests[2].at - requests[1].at >= .seconds(1), "Retry-After was not honoured") }
+    }
+
+    @Test("an identical request on the same draft is answered from the cache, without a provider call")
+    func cached() async throws {
+        let p = try await JobPipeline()
+        defer { Task { try await p.stop() } }
+        let text = "Jazz on Friday at the café: come early for the good seats. #jazz"
+        p.fake.enqueue(.stream(text: text))
+        let (client, first) = try await Self.prepare(p)
+        try await eventually("the first answer", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(first)?.aiStatus == .ready }
+        let second = try Draft(name: Self.draftName, doc: client.doc).requestAI(kind: "caption", prompt: "make it inviting", by: "alice")
+        try await p.send(try client.take(), to: Self.draftName.description)
+        try await eventually("the cached answer", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(second)?.aiStatus == .ready }
+        let r = try p.deviceDraft().aiRequest(second)
+        #expect(r?.result == text && r?.note?.contains("from the cache") == true)
+        #expect(p.fake.requests.count == 1, "the provider was asked again")
+        // Another prompt is a new call.
+        p.fake.enqueue(.stream(text: "#jazz #friday"))
+        let third = try Draft(name: Self.draftName, doc: client.doc).requestAI(kind: "hashtags", prompt: "tags", by: "alice")
+        try await p.send(try client.take(), to: Self.draftName.description)
+        try await eventually("the third answer", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(third)?.aiStatus == .ready }
+        #expect(p.fake.requests.count == 2)
+    }
+
+    @Test("a workspace over its monthly token budget gets a failed request that says so, and the provider is not called")
+    func budget() async throws {
+        // Each answer costs 42 + 17 tokens: the second request finds 59 used of 100, the third 118.
+        let p = try await JobPipeline(monthlyTokenBudget: 100)
+        defer { Task { try await p.stop() } }
+        p.fake.answerAlways(.stream(text: "Friday jazz at the café. #jazz"))
+        let (client, first) = try await Self.prepare(p)
+        try await eventually("the first answer", timeout: .seconds(90)) { try p.deviceDraft().aiRequest(first)?.aiStatus == .ready }
+        var ids: [String] = []
+        for prompt in ["shorter", "warmer"] {
+            let id = try Draft(name: Self.draftName, doc: client.doc).requestAI(kind: "caption", prompt: prompt, by: "alice")
+            try await p.send(try client.take(), to: Self.draftName.description)
+            try await eventually("request \(prompt) answered", timeout: .seconds(90)) {
+                [.ready, .failed].contains(try p.deviceDraft().aiRequest(id)?.aiStatus)
+            }
+            ids.append(id)
+        }
+        let draft = try p.deviceDraft()
+        #expect(draft.aiRequest(ids[0])?.aiStatus == .ready)
+        #expect(draft.aiRequest(ids[1])?.aiStatus == .failed && draft.aiRequest(ids[1])?.error?.contains("monthly AI budget of 100 tokens") == true,
+                "\(String(describing: draft.aiRequest(ids[1])))")
+        #expect(p.fake.requests.count == 2)
+        let month = AIJobHandler.month(of: Date())
+        #expect(try await p.store.aiTokensUsed(workspace: "w1", month: month) == 118)
     }
 }

@@ -6,7 +6,7 @@ import TestHarness
 /// The test suite every `JobStore` must pass (SQLite and PostgreSQL), with
 /// times passed in, so that leases and retries are tested without waiting.
 enum JobStoreSuite {
-    typealias Store = any DocumentStore & JobStore & ProjectionStore
+    typealias Store = any DocumentStore & JobStore & ProjectionStore & AIUsageStore
 
     static func job(_ n: Int, key: String? = nil, runAt: Int64? = nil, maxAttempts: Int = 3, kind: JobKind = .noop) -> NewJob {
         NewJob(kind: kind, workspace: "w1", documentID: "w1/draft/d\(n)", documentVersion: n, uniqueKey: key,
@@ -174,6 +174,26 @@ enum JobStoreSuite {
     }
 }
 
+extension JobStoreSuite {
+    /// Usage counts once per request, per workspace and month; the first answer kept for a prompt stays.
+    static func aiUsage(_ store: Store) async throws {
+        try await store.migrate()
+        let u = ChatUsage(promptTokens: 40, completionTokens: 10, cacheHitTokens: 5)
+        try await store.recordAIUsage(workspace: "w1", month: "2026-12", requestKey: "ai:a", usage: u, now: 1)
+        try await store.recordAIUsage(workspace: "w1", month: "2026-12", requestKey: "ai:a", usage: u, now: 2)
+        try await store.recordAIUsage(workspace: "w1", month: "2026-12", requestKey: "ai:b", usage: u, now: 3)
+        try await store.recordAIUsage(workspace: "w1", month: "2026-11", requestKey: "ai:c", usage: u, now: 4)
+        try await store.recordAIUsage(workspace: "w2", month: "2026-12", requestKey: "ai:d", usage: u, now: 5)
+        #expect(try await store.aiTokensUsed(workspace: "w1", month: "2026-12") == 100)
+        #expect(try await store.aiTokensUsed(workspace: "w3", month: "2026-12") == 0)
+        #expect(try await store.cachedAIAnswer(promptKey: "k") == nil)
+        let first = CachedAIAnswer(text: "café ☕️", flags: ["too long"], model: "m")
+        try await store.cacheAIAnswer(promptKey: "k", first, now: 1)
+        try await store.cacheAIAnswer(promptKey: "k", CachedAIAnswer(text: "other", flags: [], model: "m"), now: 2)
+        #expect(try await store.cachedAIAnswer(promptKey: "k") == first)
+    }
+}
+
 @Suite("Job store on SQLite")
 struct SQLiteJobStoreTests {
     func store() throws -> SQLiteDocumentStore { try SQLiteStoreTests.freshStore().0 }
@@ -183,6 +203,7 @@ struct SQLiteJobStoreTests {
     @Test func retriesThenDiscard() async throws { try await JobStoreSuite.retriesThenDiscard(try store()) }
     @Test func scheduleAndCancel() async throws { try await JobStoreSuite.scheduleAndCancel(try store()) }
     @Test func projections() async throws { try await JobStoreSuite.projections(try store()) }
+    @Test func aiUsage() async throws { try await JobStoreSuite.aiUsage(try store()) }
 }
 
 @Suite("Job store on PostgreSQL")
@@ -193,6 +214,7 @@ struct PostgresJobStoreTests {
     @Test func retriesThenDiscard() async throws { try await PostgresStoreTests.withStore { try await JobStoreSuite.retriesThenDiscard($0) } }
     @Test func scheduleAndCancel() async throws { try await PostgresStoreTests.withStore { try await JobStoreSuite.scheduleAndCancel($0) } }
     @Test func projections() async throws { try await PostgresStoreTests.withStore { try await JobStoreSuite.projections($0) } }
+    @Test func aiUsage() async throws { try await PostgresStoreTests.withStore { try await JobStoreSuite.aiUsage($0) } }
 }
 
 @Suite("Retry policy")

@@ -1,4 +1,5 @@
-import Foundation
+import Crypto
+public import Foundation
 public import Logging
 import Model
 import Synchronization
@@ -28,8 +29,10 @@ public struct AIJobResult: Codable, Sendable, Equatable {
     public var model: String
     public var usage: ChatUsage
     public var flags: [String]
-    /// Provider calls made (a blank, cut-off or rule-breaking answer is asked again once).
+    /// Provider calls made (a blank, cut-off or rule-breaking answer is asked again once; 0 when answered from the cache).
     public var calls: Int
+    /// Whether an identical earlier prompt's answer was given.
+    public var cached: Bool
 }
 
 /// Answers one AI request of a draft: builds the prompt from the draft and
@@ -42,14 +45,24 @@ public struct AIJobResult: Codable, Sendable, Equatable {
 public final class AIJobHandler: JobHandler {
     private let writer: ServerDocumentWriter
     private let client: ChatCompletionsClient
+    private let usage: (any AIUsageStore)?
+    private let monthlyTokenBudget: Int?
     private let partialInterval: Duration
     private let logger: Logger
+    private let now: @Sendable () -> Date
 
-    public init(writer: ServerDocumentWriter, client: ChatCompletionsClient, partialInterval: Duration = .milliseconds(500), logger: Logger) {
+    /// - Parameters:
+    ///   - usage: where usage is counted and answers are kept; nil: no budget and no cache.
+    ///   - monthlyTokenBudget: tokens a workspace may use per calendar month (UTC); nil: no limit.
+    public init(writer: ServerDocumentWriter, client: ChatCompletionsClient, usage: (any AIUsageStore)? = nil, monthlyTokenBudget: Int? = nil,
+                partialInterval: Duration = .milliseconds(500), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.writer = writer
         self.client = client
+        self.usage = usage
+        self.monthlyTokenBudget = monthlyTokenBudget
         self.partialInterval = partialInterval
         self.logger = logger
+        self.now = now
     }
 
     private var model: String { client.configuration.model }
@@ -78,6 +91,16 @@ public final class AIJobHandler: JobHandler {
             return "{\"skipped\":\"request is \(request.status)\"}"
         }
         var messages = AIPrompt.messages(for: request, draft: draft, brand: brand)
+        let month = Self.month(of: now())
+        try await checkBudget(workspace: name.workspace, month: month)
+        let promptKey = Self.promptKey(model: model, messages: messages)
+        if let kept = try await cached(promptKey) {
+            try await write(name, request.id, AIOutcome(status: .ready, result: kept.text, flags: kept.flags, model: kept.model,
+                                                        note: [note, "answered from the cache: an identical request on the same draft and brand kit"]
+                                                            .compactMap { $0 }.joined(separator: "; ")))
+            return Self.encode(AIJobResult(requestID: request.id, model: kept.model, usage: ChatUsage(promptTokens: 0, completionTokens: 0, cacheHitTokens: 0),
+                                           flags: kept.flags, calls: 0, cached: true))
+        }
         var usage = ChatUsage(promptTokens: 0, completionTokens: 0, cacheHitTokens: 0)
         var calls = 0
         var retriedIncomplete = false
@@ -102,11 +125,49 @@ public final class AIJobHandler: JobHandler {
                 continue
             }
             try await write(name, request.id, AIOutcome(status: .ready, result: text, flags: problems, model: model, note: note))
-            let result = AIJobResult(requestID: request.id, model: model, usage: usage, flags: problems, calls: calls)
-            let e = JSONEncoder()
-            e.outputFormatting = .sortedKeys
-            return (try? String(decoding: e.encode(result), as: UTF8.self)) ?? "{}"
+            do {
+                try await self.usage?.recordAIUsage(workspace: name.workspace, month: month, requestKey: job.uniqueKey ?? "job:\(job.id)",
+                                                    usage: usage, now: epochMillis(now()))
+                try await self.usage?.cacheAIAnswer(promptKey: promptKey, CachedAIAnswer(text: text, flags: problems, model: model), now: epochMillis(now()))
+            } catch {
+                // The suggestion is delivered; a usage record lost to a passing store failure is logged, not retried (that would call the provider again).
+                logger.warning("AI usage not recorded", metadata: ["document": "\(name)", "error": "\(error)"])
+            }
+            return Self.encode(AIJobResult(requestID: request.id, model: model, usage: usage, flags: problems, calls: calls, cached: false))
         }
+    }
+
+    static func encode(_ result: AIJobResult) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return (try? String(decoding: e.encode(result), as: UTF8.self)) ?? "{}"
+    }
+
+    /// `2026-12`: the month usage counts towards, in UTC.
+    public static func month(of date: Date) -> String {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+        return String(format: "%04d-%02d", c.year ?? 0, c.month ?? 0)
+    }
+
+    /// The cache key of a prompt: the model and every message (so the draft's text, the request and the brand kit).
+    static func promptKey(model: String, messages: [ChatMessage]) -> String {
+        var text = model
+        for m in messages { text += "\u{0}\(m.role)\u{0}\(m.content)" }
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private func checkBudget(workspace: String, month: String) async throws(JobFailure) {
+        guard let budget = monthlyTokenBudget, let usage else { return }
+        let used: Int
+        do { used = try await usage.aiTokensUsed(workspace: workspace, month: month) } catch { throw .retry("cannot read the AI budget: \(error)") }
+        guard used < budget else {
+            throw .permanent("the workspace's monthly AI budget of \(budget) tokens is used up (\(used) used in \(month)); it renews next month")
+        }
+    }
+
+    private func cached(_ key: String) async throws(JobFailure) -> CachedAIAnswer? {
+        guard let usage else { return nil }
+        do { return try await usage.cachedAIAnswer(promptKey: key) } catch { throw .retry("cannot read the AI cache: \(error)") }
     }
 
     /// One provider call, with the text so far written into the draft at most every `partialInterval`.

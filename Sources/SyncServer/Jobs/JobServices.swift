@@ -39,7 +39,8 @@ final class JobServices: Sendable {
         let writer = ServerDocumentWriter(registry: registry)
         var handlers: [JobKind: any JobHandler] = [.noop: NoopJobHandler()]
         if let ai = config.ai, let http {
-            handlers[.aiGenerate] = AIJobHandler(writer: writer, client: ChatCompletionsClient(configuration: ai, http: http), logger: logger)
+            handlers[.aiGenerate] = AIJobHandler(writer: writer, client: ChatCompletionsClient(configuration: ai, http: http),
+                                                 usage: store as? any AIUsageStore, monthlyTokenBudget: config.aiMonthlyTokenBudget, logger: logger)
         }
         var wc = JobWorker.Configuration(workerID: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
         wc.concurrency = config.jobConcurrency
