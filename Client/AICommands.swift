@@ -20,15 +20,17 @@ struct AI: AsyncParsableCommand {
         @Option(help: "rewrite: the tone, e.g. playful.") var tone: String?
         @Option(help: "translate: the language, e.g. German.") var language: String?
         @Option(help: "shorten: the platform to fit.") var platform: String?
+        @Flag(help: "Not urgent: the server may wait for its provider's off-peak window.") var low = false
 
         func run() async throws {
             let ctx = try Context(global)
             let name = try ctx.draftName(draft)
             let user = try ctx.profile().user
             let target = try platform.map { p throws(ModelError) in try Platform(name: p) }
-            let (kind, prompt, tone, language) = (kind, prompt, tone, language)
+            let (kind, prompt, tone, language, low) = (kind, prompt, tone, language, low)
             let id = try await ctx.edit(name) { doc in
-                try Draft(name: name, doc: doc).requestAI(kind: kind, prompt: prompt, by: user, tone: tone, language: language, platform: target)
+                try Draft(name: name, doc: doc).requestAI(kind: kind, prompt: prompt, by: user, tone: tone, language: language, platform: target,
+                                                          lowPriority: low)
             }
             if global.json { return try Output.json(["request": id]) }
             print("requested \(kind) as \(id); `nest ai show \(name.id) \(id)` shows the suggestion once the server has answered and you synced")

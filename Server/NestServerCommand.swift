@@ -87,6 +87,12 @@ struct Serve: AsyncParsableCommand {
             if let n = env["NEST_AI_MAX_TOKENS"].flatMap(Int.init) { ai.maxTokens = max(16, n) }
             config.ai = ai
             config.aiMonthlyTokenBudget = env["NEST_AI_MONTHLY_TOKEN_BUDGET"].flatMap(Int.init)
+            if let window = env["NEST_AI_OFFPEAK_UTC"], !window.isEmpty {
+                guard let parsed = OffPeakWindow(parsing: window) else {
+                    throw ValidationError("NEST_AI_OFFPEAK_UTC must look like 16:30-00:30 (UTC), not \(window)")
+                }
+                config.aiOffPeak = parsed
+            }
         }
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

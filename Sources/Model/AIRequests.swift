@@ -39,6 +39,8 @@ public struct AIRequest: Sendable, Equatable, Codable {
     public var language: String?
     /// Shorten: the platform whose limit the text must fit.
     public var platform: String?
+    /// `low`: the server may wait for its provider's off-peak window (cheaper); nil: as soon as it can.
+    public var priority: String?
     /// The suggestion (while `generating`: the text so far).
     public var result: String?
     public var error: String?
@@ -77,7 +79,7 @@ extension Draft {
     /// Records an AI generation request; returns its id. The server's job
     /// answers it in the draft.
     public func requestAI(kind: String, prompt: String, by user: String, tone: String? = nil, language: String? = nil,
-                          platform: Platform? = nil, now: Date = Date()) throws(ModelError) -> String {
+                          platform: Platform? = nil, lowPriority: Bool = false, now: Date = Date()) throws(ModelError) -> String {
         guard let k = AIKind(rawValue: kind) else {
             throw .invalidText("unknown AI request kind \"\(kind)\": use \(AIKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -94,6 +96,7 @@ extension Draft {
         if let tone { pairs.append(("tone", .string(tone))) }
         if let language { pairs.append(("language", .string(language))) }
         if let platform { pairs.append(("platform", .string(platform.rawValue))) }
+        if lowPriority { pairs.append(("priority", .string("low"))) }
         try edit(doc) { try aiMap.set(id, .object(pairs)) }
         return id
     }
@@ -111,7 +114,7 @@ extension Draft {
         return AIRequest(
             id: id, kind: o.string("kind") ?? "", prompt: o.string("prompt") ?? "", status: o.string("status") ?? "",
             requestedBy: o.string("requestedBy") ?? "", requestedAt: o.string("requestedAt") ?? "", tone: o.string("tone"),
-            language: o.string("language"), platform: o.string("platform"), result: o.string("result"), error: o.string("error"),
+            language: o.string("language"), platform: o.string("platform"), priority: o.string("priority"), result: o.string("result"), error: o.string("error"),
             flags: flags, model: o.string("model"), note: o.string("note"))
     }
 
@@ -180,7 +183,7 @@ extension Draft {
             ("kind", .string(r.kind)), ("prompt", .string(r.prompt)), ("status", .string(r.status)),
             ("requestedBy", .string(r.requestedBy)), ("requestedAt", .string(r.requestedAt)),
         ]
-        for (key, value) in [("tone", r.tone), ("language", r.language), ("platform", r.platform), ("result", r.result),
+        for (key, value) in [("tone", r.tone), ("language", r.language), ("platform", r.platform), ("priority", r.priority), ("result", r.result),
                              ("error", r.error), ("model", r.model), ("note", r.note)] {
             if let value { pairs.append((key, .string(value))) }
         }

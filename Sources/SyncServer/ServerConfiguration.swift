@@ -57,6 +57,8 @@ public struct ServerConfiguration: Sendable {
     /// Tokens each workspace may use per calendar month (UTC) before new AI
     /// requests fail with a status saying so; nil: no limit.
     public var aiMonthlyTokenBudget: Int?
+    /// The provider's cheaper daily window (UTC): low-priority AI requests start in it; nil: at once.
+    public var aiOffPeak: OffPeakWindow?
     /// Whether this node runs job workers and keeps projections. Default true.
     public var runJobs = true
     /// Jobs one node runs at the same time. Default 8.

@@ -29,7 +29,7 @@ final class JobServices: Sendable {
         }
         self.store = full
         let now: @Sendable () -> Int64 = { epochMillis(Date()) }
-        projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, now: now), logger: logger)
+        projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, offPeak: config.aiOffPeak, now: now), logger: logger)
         http = config.ai.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: $0)) }
     }
 

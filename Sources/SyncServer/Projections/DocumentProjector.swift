@@ -36,7 +36,8 @@ enum DocumentProjector {
                     platforms: doc.getMap("platforms").keys.sorted(), updatedSeq: version)]
                 if !draft.isDeleted {
                     p.aiRequests = draft.aiRequests.map {
-                        AIRequestRow(documentID: p.documentID, requestID: $0.id, workspace: name.workspace, kind: $0.kind, status: $0.status)
+                        AIRequestRow(documentID: p.documentID, requestID: $0.id, workspace: name.workspace, kind: $0.kind, status: $0.status,
+                                     priority: $0.priority ?? "normal")
                     }.sorted { $0.requestID < $1.requestID }
                 }
             case .calendar:

@@ -50,13 +50,16 @@ public struct AIRequestRow: Sendable, Equatable, Codable {
     public var workspace: String
     public var kind: String
     public var status: String
+    /// `normal`, or `low`: may wait for the provider's off-peak window.
+    public var priority: String
 
-    public init(documentID: String, requestID: String, workspace: String, kind: String, status: String) {
+    public init(documentID: String, requestID: String, workspace: String, kind: String, status: String, priority: String = "normal") {
         self.documentID = documentID
         self.requestID = requestID
         self.workspace = workspace
         self.kind = kind
         self.status = status
+        self.priority = priority
     }
 }
 

@@ -44,7 +44,7 @@ enum ProjectionSchema {
         CREATE INDEX calendar_entries_due ON calendar_entries(due_at) WHERE status = 'scheduled';
         CREATE TABLE ai_requests (
             doc_id TEXT NOT NULL, request_id TEXT NOT NULL, workspace TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-            PRIMARY KEY (doc_id, request_id));
+            priority TEXT NOT NULL, PRIMARY KEY (doc_id, request_id));
         CREATE INDEX ai_requests_status ON ai_requests(status);
         """
 
@@ -66,7 +66,7 @@ enum ProjectionSchema {
         """
         CREATE TABLE IF NOT EXISTS ai_requests (
             doc_id TEXT NOT NULL, request_id TEXT NOT NULL, workspace TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-            PRIMARY KEY (doc_id, request_id))
+            priority TEXT NOT NULL, PRIMARY KEY (doc_id, request_id))
         """,
         "CREATE INDEX IF NOT EXISTS ai_requests_status ON ai_requests(status)",
     ]

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 import Model
 public import ServiceLifecycle
@@ -144,25 +145,37 @@ public final class ProjectionTriggers: Sendable {
     private let wakeup: Wakeup
     private let logger: Logger
     private let now: @Sendable () -> Int64
+    private let offPeak: OffPeakWindow?
 
-    public init(jobs: any JobStore, wakeup: Wakeup, logger: Logger, now: @escaping @Sendable () -> Int64) {
+    /// - Parameter offPeak: low-priority AI requests are scheduled to start in this window; nil: at once.
+    public init(jobs: any JobStore, wakeup: Wakeup, logger: Logger, offPeak: OffPeakWindow? = nil, now: @escaping @Sendable () -> Int64) {
         self.jobs = jobs
         self.wakeup = wakeup
         self.logger = logger
+        self.offPeak = offPeak
         self.now = now
     }
 
     /// The unique key of a request's AI job.
     public static func aiJobKey(documentID: String, requestID: String) -> String { "ai:\(documentID):\(requestID)" }
 
+    /// Queues the jobs `p`'s rows call for (the projector calls it after each rebuild that replaced rows).
     /// - Throws: the store's error; the projector then rebuilds the document again.
+    public func startJobs(for p: DocumentProjection) async throws(StoreError) {
+        try await projected(p)
+    }
+
     func projected(_ p: DocumentProjection) async throws(StoreError) {
         for r in p.aiRequests where r.status == AIStatus.requested.rawValue {
             let args = AIJobArguments(documentID: r.documentID, requestID: r.requestID)
+            let t = now()
+            let low = r.priority == "low"
+            let runAt = low ? offPeak.map { epochMillis($0.nextStart(onOrAfter: Date(timeIntervalSince1970: Double(t) / 1000))) } : nil
             let result = try await jobs.enqueue(
                 NewJob(kind: .aiGenerate, workspace: r.workspace, documentID: r.documentID, documentVersion: p.version,
-                       uniqueKey: Self.aiJobKey(documentID: r.documentID, requestID: r.requestID), arguments: args.json),
-                now: now())
+                       uniqueKey: Self.aiJobKey(documentID: r.documentID, requestID: r.requestID), arguments: args.json,
+                       priority: low ? 2 : 1, runAt: runAt),
+                now: t)
             if case .inserted = result {
                 logger.debug("AI job queued", metadata: ["document": "\(r.documentID)", "request": "\(r.requestID)"])
                 wakeup.signal()

@@ -44,8 +44,8 @@ extension PostgresDocumentStore: ProjectionStore {
         }
         for r in p.aiRequests {
             try await conn.query("""
-                INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status)
-                VALUES (\(r.documentID), \(r.requestID), \(r.workspace), \(r.kind), \(r.status))
+                INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status, priority)
+                VALUES (\(r.documentID), \(r.requestID), \(r.workspace), \(r.kind), \(r.status), \(r.priority))
                 """, logger: logger)
         }
         return true
@@ -86,10 +86,10 @@ extension PostgresDocumentStore: ProjectionStore {
             entries.append(CalendarEntryRow(workspace: ws, entryID: entry, draft: draft, platform: platform, dueAt: due, status: status))
         }
         var requests: [AIRequestRow] = []
-        for try await (doc, request, ws, kind, status) in try await client.query(
-            "SELECT doc_id, request_id, workspace, kind, status FROM ai_requests WHERE doc_id = \(id)", logger: logger)
-            .decode((String, String, String, String, String).self) {
-            requests.append(AIRequestRow(documentID: doc, requestID: request, workspace: ws, kind: kind, status: status))
+        for try await (doc, request, ws, kind, status, priority) in try await client.query(
+            "SELECT doc_id, request_id, workspace, kind, status, priority FROM ai_requests WHERE doc_id = \(id)", logger: logger)
+            .decode((String, String, String, String, String, String).self) {
+            requests.append(AIRequestRow(documentID: doc, requestID: request, workspace: ws, kind: kind, status: status, priority: priority))
         }
         return DocumentProjection(documentID: id, workspace: workspace, version: Int(version), drafts: drafts, calendarEntries: entries, aiRequests: requests)
     }

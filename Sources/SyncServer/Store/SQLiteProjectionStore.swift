@@ -28,8 +28,8 @@ extension SQLiteDocumentStore: ProjectionStore {
                 """, arguments: [e.workspace, e.entryID, p.documentID, e.draft, e.platform, e.dueAt, e.status])
         }
         for r in p.aiRequests {
-            try db.execute(sql: "INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [r.documentID, r.requestID, r.workspace, r.kind, r.status])
+            try db.execute(sql: "INSERT INTO ai_requests (doc_id, request_id, workspace, kind, status, priority) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [r.documentID, r.requestID, r.workspace, r.kind, r.status, r.priority])
         }
         return true
 }
@@ -56,7 +56,8 @@ extension SQLiteDocumentStore: ProjectionStore {
             CalendarEntryRow(workspace: r["workspace"], entryID: r["entry_id"], draft: r["draft"], platform: r["platform"], dueAt: r["due_at"], status: r["status"])
         }
         let requests = try Row.fetchAll(db, sql: "SELECT * FROM ai_requests WHERE doc_id = ?", arguments: [id]).map { r in
-            AIRequestRow(documentID: r["doc_id"], requestID: r["request_id"], workspace: r["workspace"], kind: r["kind"], status: r["status"])
+            AIRequestRow(documentID: r["doc_id"], requestID: r["request_id"], workspace: r["workspace"], kind: r["kind"], status: r["status"],
+                         priority: r["priority"])
         }
         return DocumentProjection(documentID: id, workspace: head["workspace"], version: head["version"], drafts: drafts,
                                   calendarEntries: entries, aiRequests: requests)
