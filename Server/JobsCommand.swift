@@ -105,7 +105,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     static func time(_ ms: Int64?) -> String {
         guard let ms else { return "-" }
-        return Date(timeIntervalSince1970: Double(ms) / 1000).formatted(Date.ISO8601FormatStyle(timeZone: .gmt).time(includingFractionalSeconds: true))
+        return Date(timeIntervalSince1970: Double(ms) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
     }
 
     static func line(_ j: Job) -> String {

@@ -115,13 +115,28 @@ public enum NestServerApp {
             },
             logger: logger
         )
-        // The server, a watcher that applies membership changes to live connections within a second,
-        // and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            for service in jobs?.services ?? [] { group.addTask { try await service.run() } }
+        // The job engine's services (projector, workers, notification listener) in a group of their own: when the
+        // server stops (SIGTERM), they stop claiming and their running attempts get a bounded time to finish.
+        let jobGroup = jobs.map { jobs in
+            var c = ServiceGroupConfiguration(services: jobs.services.map { .init(service: $0) }, logger: logger)
+            c.maximumGracefulShutdownDuration = .seconds(10)
+            return ServiceGroup(configuration: c)
+        }
+        // The server, the job services, a watcher that applies membership changes to live connections within a
+        // second, and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                while true {
+                try await app.runService()
+                return true
+            }
+            if let jobGroup {
+                group.addTask {
+                    try await jobGroup.run()
+                    return false
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(2))
                     let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
                     if r.removedIdle + r.unloadedForBudget > 0 {
@@ -129,20 +144,27 @@ public enum NestServerApp {
                     }
                     HeapTrim.returnFreePages()
                 }
+                return false
             }
             group.addTask {
-                while true {
+                while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(500))
                     await live.check(store, logger: logger)
                 }
+                return false
             }
             group.addTask {
-                while true {
+                while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(config.keepaliveSeconds))
                     peers.keepalive()
                 }
+                return false
             }
-            try await group.next()
+            // The server stopped: the job services finish gracefully, then the loops are cancelled.
+            if try await group.next() == true, let jobGroup {
+                await jobGroup.triggerGracefulShutdown()
+                while let serverStopped = try await group.next(), serverStopped {}
+            }
             group.cancelAll()
         }
         // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
