@@ -117,22 +117,23 @@ public enum NestServerApp {
         )
         // The job engine's services (projector, workers, notification listener) in a group of their own: when the
         // server stops (SIGTERM), they stop claiming and their running attempts get a bounded time to finish.
-        let jobGroup = jobs.map { jobs in
-            var c = ServiceGroupConfiguration(services: jobs.services.map { .init(service: $0) }, logger: logger)
+        let jobServices = jobs?.services ?? []
+        let jobGroup = jobServices.isEmpty ? nil : {
+            var c = ServiceGroupConfiguration(services: jobServices.map { .init(service: $0) }, logger: logger)
             c.maximumGracefulShutdownDuration = .seconds(10)
             return ServiceGroup(configuration: c)
-        }
+        }()
         // The server, the job services, a watcher that applies membership changes to live connections within a
         // second, and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
-        try await withThrowingTaskGroup(of: Bool.self) { group in
+        try await withThrowingTaskGroup(of: ServeTask.self) { group in
             group.addTask {
                 try await app.runService()
-                return true
+                return .server
             }
             if let jobGroup {
                 group.addTask {
                     try await jobGroup.run()
-                    return false
+                    return .jobs
                 }
             }
             group.addTask {
@@ -144,32 +145,41 @@ public enum NestServerApp {
                     }
                     HeapTrim.returnFreePages()
                 }
-                return false
+                return .loop
             }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(500))
                     await live.check(store, logger: logger)
                 }
-                return false
+                return .loop
             }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(config.keepaliveSeconds))
                     peers.keepalive()
                 }
-                return false
+                return .loop
             }
-            // The server stopped: the job services finish gracefully, then the loops are cancelled.
-            if try await group.next() == true, let jobGroup {
+            // Until the server stops; then the job services finish gracefully, then the loops are cancelled.
+            var jobsRunning = jobGroup != nil
+            while let finished = try await group.next(), finished != .server {
+                if finished == .jobs { jobsRunning = false }
+            }
+            if jobsRunning, let jobGroup {
                 await jobGroup.triggerGracefulShutdown()
-                while let serverStopped = try await group.next(), serverStopped {}
+                while let finished = try await group.next(), finished != .jobs {}
             }
             group.cancelAll()
         }
         // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
         await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
         try? await jobs?.shutdown()
+    }
+
+    /// The tasks `serve` runs side by side, as they end.
+    enum ServeTask: Sendable {
+        case server, jobs, loop
     }
 
     /// A request target's path and query parameters (decoded). Split on the
