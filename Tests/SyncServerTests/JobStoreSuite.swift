@@ -66,7 +66,7 @@ enum JobStoreSuite {
     }
 
     /// A worker that stops answering loses its job after its lease: the job
-    /// runs again elsewhere, and the first worker can no longer finish it.
+    /// runs again elsewhere, and the first worker cannot finish it.
     static func rescueAfterLease(_ store: Store) async throws {
         try await store.migrate()
         let id = try await store.enqueue(job(1), now: 0).id

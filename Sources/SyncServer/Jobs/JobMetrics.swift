@@ -14,7 +14,7 @@ public final class JobMetrics: Sendable {
         MetricNameDescriptor(namespace: "nest", metricName: metric, unitName: unit, helpText: help)
     }
 
-    /// An attempt ended: `completed`, `retryable`, `discarded` or `refused` (the job was no longer this worker's).
+    /// An attempt ended: `completed`, `retryable`, `discarded` or `refused` (the job had stopped being this worker's).
     func finished(_ kind: JobKind, outcome: String) {
         registry.makeCounter(descriptor: name("jobs_finished", "total", "Job attempts by kind and outcome"),
                              labels: [("kind", kind.rawValue), ("outcome", outcome)]).increment()

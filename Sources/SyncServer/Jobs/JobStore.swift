@@ -9,7 +9,7 @@
 ///   and its ``complete(_:result:now:)`` or ``fail(_:error:retryAt:now:)``; both
 ///   change the row only while it is still `running` for that attempt and
 ///   that worker, so a worker whose lease ran out (and whose job was rescued
-///   and claimed again) can no longer finish it.
+///   and claimed again) cannot finish it.
 public protocol JobStore: Sendable {
     /// Inserts a job; with a unique key that exists already, inserts nothing.
     func enqueue(_ job: NewJob, now: Int64) async throws(StoreError) -> EnqueueResult
@@ -19,17 +19,17 @@ public protocol JobStore: Sendable {
     /// attempt counted, leased until `now + leaseMillis`. No job is claimed twice.
     func claim(kinds: [JobKind], worker: String, limit: Int, leaseMillis: Int64, now: Int64) async throws(StoreError) -> [Job]
 
-    /// Extends a running job's lease; false when the job is no longer this
+    /// Extends a running job's lease; false when the job is not this
     /// worker's running attempt (rescued, cancelled): the worker should stop.
     func renewLease(_ claim: JobClaim, until: Int64) async throws(StoreError) -> Bool
 
     /// Marks the attempt completed with `result`; false (and nothing changed)
-    /// when the job is no longer this worker's running attempt.
+    /// when the job is not this worker's running attempt any more.
     func complete(_ claim: JobClaim, result: String, now: Int64) async throws(StoreError) -> Bool
 
     /// Records the attempt's error. With a `retryAt` and attempts left the job
     /// becomes `retryable` at that time; otherwise `discarded`. Returns the
-    /// new state, nil (nothing changed) when the job is no longer this worker's.
+    /// new state, nil (nothing changed) when the job is not this worker's any more.
     func fail(_ claim: JobClaim, error: String, retryAt: Int64?, now: Int64) async throws(StoreError) -> JobState?
 
     /// Returns running jobs whose lease ended before `now` to the queue

@@ -59,7 +59,7 @@ public final class Projector: Service {
         }
     }
 
-    /// Up to `batchLimit` dirty documents, no longer marked.
+    /// Up to `batchLimit` dirty documents, taken out of the dirty set.
     private func take() -> [String] {
         state.withLock { s -> [String] in
             let ids = Array(s.dirty.keys.prefix(batchLimit))
