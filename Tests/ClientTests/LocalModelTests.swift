@@ -19,10 +19,11 @@ struct LocalModelTests {
             guard r.status == 0 else { throw CLIFailure(args: ["scripts/local-ai", what], status: r.status, output: r.out + r.err) }
             paths.append(r.out.trimmingCharacters(in: .whitespacesAndNewlines))
         }
+        // One thread: the other tests run beside this one, and some of them time what they wait for.
         let llama = Process()
         llama.executableURL = URL(fileURLWithPath: paths[0])
         llama.arguments = ["--model", paths[1], "--alias", "SmolLM2-135M-Instruct", "--host", "127.0.0.1", "--port", String(port),
-                           "--ctx-size", "2048", "--threads", "2"]
+                           "--ctx-size", "2048", "--threads", "1"]
         llama.standardOutput = FileHandle.nullDevice
         llama.standardError = FileHandle.nullDevice
         try llama.run()

@@ -148,14 +148,14 @@ struct NestProtocolEndToEndTests {
     @Test("a token that expires while connected closes the connection within a second, unless renewed by reauth; a silent connection is closed after 10 s")
     func liveDeadlines() async throws {
         let server = try ServerProcess()
-        // Taken before the token is issued: on a loaded machine, issuing the others and starting the server
-        // take seconds of the token's three.
-        let issued = Date()
-        let shortLived = try await server.token("alice", workspace: "w1", ttl: "3s")
-        let renewedFirst = try await server.token("alice", workspace: "w1", ttl: "3s")
         let renewedLater = try await server.token("alice", workspace: "w1", ttl: "1h")
         try await server.start()
         defer { server.stop() }
+        // The short-lived tokens are issued once the server runs, and the moment is taken before: on a loaded
+        // machine, starting the server took seconds of the tokens' three.
+        let issued = Date()
+        let shortLived = try await server.token("alice", workspace: "w1", ttl: "3s")
+        let renewedFirst = try await server.token("alice", workspace: "w1", ttl: "3s")
         let port = server.port
         async let expired: (UInt16?, Double) = {
             let code = try await NestConnection.session(port: port) { c in
