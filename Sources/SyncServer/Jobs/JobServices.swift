@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The job engine of one node, wired: the projector that follows commits,
 /// the triggers that turn projected rows into jobs, the server's document
@@ -61,5 +62,3 @@ final class JobServices: Sendable {
         try await http?.shutdown()
     }
 }
-
-import Synchronization

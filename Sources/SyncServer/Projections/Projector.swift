@@ -132,7 +132,7 @@ public final class Projector: Service {
             onProjected(p)
         }
         if !retry.isEmpty {
-            state.withLock { s in for id in retry { s.dirty[id] = max(s.dirty[id] ?? 0, 0) } }
+            state.withLock { s in for id in retry where s.dirty[id] == nil { s.dirty[id] = 0 } }
         }
         return (written, !retry.isEmpty)
     }
