@@ -39,7 +39,7 @@ struct NestCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Login.self, Status.self, Sync.self, Watch.self, Drafts.self, DraftCommand.self, Brand.self, CalendarCommand.self,
-            Conflicts.self, AI.self, DocCommand.self, Demo.self,
+            Conflicts.self, AI.self, Devices.self, Push.self, DocCommand.self, Demo.self,
         ]
     )
 }

@@ -12,7 +12,7 @@ struct NestServerCommand: AsyncParsableCommand {
         commandName: "nest-server",
         abstract: "The Nest Sync server: WebSocket sync of Yjs documents, durable on SQLite (default) or PostgreSQL.",
         version: "0.1.0",
-        subcommands: [Serve.self, Migrate.self, Token.self, Members.self, DocCommand.self, JobsCommand.self, ProjectionsCommand.self]
+        subcommands: [Serve.self, Migrate.self, Token.self, Members.self, DocCommand.self, JobsCommand.self, ProjectionsCommand.self, PushCommand.self]
     )
 }
 
@@ -94,6 +94,11 @@ struct Serve: AsyncParsableCommand {
                 config.aiOffPeak = parsed
             }
         }
+        config.push.vapidKeyFile = env["NEST_VAPID_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        config.push.vapidSubject = env["NEST_VAPID_SUBJECT"] ?? config.push.vapidSubject
+        config.push.editsWindowSeconds = max(1, env["NEST_PUSH_EDITS_WINDOW_SECONDS"].flatMap(Int.init) ?? config.push.editsWindowSeconds)
+        config.push.backgroundIntervalSeconds = max(0, env["NEST_PUSH_BACKGROUND_INTERVAL_SECONDS"].flatMap(Int.init) ?? config.push.backgroundIntervalSeconds)
+        config.push.requestTimeoutSeconds = max(1, env["NEST_PUSH_TIMEOUT_SECONDS"].flatMap(Int.init) ?? config.push.requestTimeoutSeconds)
         var logger = Logger(label: "nest-server")
         logger.logLevel = env["NEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         FileHandle.standardOutput.write(Data("nest-server 0.1.0: \(config.summary)\n".utf8))

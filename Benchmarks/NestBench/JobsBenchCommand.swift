@@ -215,7 +215,7 @@ enum JobsBenchCommand {
         let wakeup = Wakeup()
         let projector = Projector(store: store, triggers: ProjectionTriggers(jobs: store, wakeup: wakeup, logger: logger, now: { epochMillis(Date()) }),
                                   logger: logger)
-        let registry = RoomRegistry(store: store, onCommit: { id, seq in projector.committed(documentID: id, seq: seq) })
+        let registry = RoomRegistry(store: store, onCommit: { id, seq, _ in projector.committed(documentID: id, seq: seq) })
         let fake = FakeChatProvider()
         try await fake.start()
         defer { fake.stop() }
@@ -275,7 +275,7 @@ enum JobsBenchCommand {
             let now = ContinuousClock.now
             times.withLock { $0.projected[p.documentID, default: []].append((p.version, now)) }
         })
-        let registry = RoomRegistry(store: store, onCommit: { id, seq in
+        let registry = RoomRegistry(store: store, onCommit: { id, seq, _ in
             let now = ContinuousClock.now
             times.withLock { $0.committed[id, default: []].append((seq, now)) }
             projector.committed(documentID: id, seq: seq)

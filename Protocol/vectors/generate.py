@@ -66,10 +66,22 @@ add('event', {'type': 'event', 'kind': 'ai.completed', 'documentID': DOC, 'paylo
 add('ping', {'type': 'ping', 'nonce': 5}, uint(15) + uint(5))
 add('pong', {'type': 'pong', 'nonce': 2**32 + 7}, uint(16) + uint(2**32 + 7))
 add('reauth', {'type': 'reauth', 'token': 't'}, uint(17) + string('t'))
+WP_ENDPOINT = 'https://push.example.net/p/AbC-1'
+WP_KEY = 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4'
+WP_AUTH = 'BTBZMqHH6r4Tts7J_aSIgg'
+add('registerDevice webpush', {'type': 'registerDevice', 'requestID': 3, 'provider': 'webpush',
+                               'fields': [['auth', WP_AUTH], ['endpoint', WP_ENDPOINT], ['p256dh', WP_KEY]]},
+    uint(18) + uint(3) + string('webpush') + uint(3) + string('auth') + string(WP_AUTH) + string('endpoint') + string(WP_ENDPOINT)
+    + string('p256dh') + string(WP_KEY))
+add('deviceRegistered', {'type': 'deviceRegistered', 'requestID': 3, 'deviceID': 'dv_7f3a'},
+    uint(19) + uint(3) + string('dv_7f3a'))
+add('deviceRefused invalid_device', {'type': 'deviceRefused', 'requestID': 4, 'code': 16, 'text': 'apns: missing topic'},
+    uint(20) + uint(4) + uint(16) + string('apns: missing topic'))
 
 invalid = [
     {'name': 'empty', 'hex': ''},
-    {'name': 'unknown type 18', 'hex': uint(18).hex()},
+    {'name': 'unknown type 21', 'hex': uint(21).hex()},
+    {'name': 'registerDevice with a field name and no value', 'hex': (uint(18) + uint(1) + string('ntfy') + uint(1) + string('url')).hex()},
     {'name': 'truncated ack', 'hex': (uint(7) + string(DOC) + uint(7)).hex()},
     {'name': 'trailing byte', 'hex': (uint(15) + uint(5) + b'\x00').hex()},
     {'name': 'string longer than message', 'hex': (uint(17) + uint(50) + b'abc').hex()},

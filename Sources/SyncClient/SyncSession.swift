@@ -40,6 +40,8 @@ final class SyncSession {
 
     var limits = ConnectionLimits(maxMessageBytes: 1 << 20, maxDocuments: 100, updatesPerSecond: 50)
     var welcomed = false
+    /// A `registerDevice` sent and not answered yet (a session waits for the answer before it ends).
+    var deviceRegistration: Int?
     var catalogCursor: Int?
     var catalogAnswered = false
     var lastCatalogRequest = Date.distantPast
@@ -110,6 +112,10 @@ final class SyncSession {
             profile.workspaces = workspaces
             try store.saveProfile(profile)
             lastRowSeen = try store.lastUpdateSeq()
+            if let device = try store.pushDevice() {
+                deviceRegistration = 1
+                try await write(.registerDevice(requestID: 1, provider: device.address.provider, fields: device.address.fields))
+            }
             try await requestCatalog()
         case .catalog(let cursor, let entries):
             catalogAnswered = true
@@ -180,6 +186,13 @@ final class SyncSession {
             try documentFailed(name, code: code, text: text)
         case .event(let kind, let name, let payload):
             options.onEvent(kind, name, payload)
+        case .deviceRegistered(let request, let deviceID) where request == deviceRegistration:
+            deviceRegistration = nil
+            try store.recordPushRegistration(deviceID: deviceID, refused: nil)
+        case .deviceRefused(let request, let code, let text) where request == deviceRegistration:
+            deviceRegistration = nil
+            try store.recordPushRegistration(deviceID: nil, refused: "\(code.name): \(text)")
+            options.onEvent("device.refused", "", text)
         case .ping(let nonce):
             try await write(.pong(nonce: nonce))
         case .pong, .awareness:
@@ -391,7 +404,7 @@ final class SyncSession {
     /// Once mode ends when the catalog is answered, every queued document
     /// fetched, and nothing is in flight or still sendable.
     func finishedIfDone() async throws -> Bool {
-        guard welcomed, catalogAnswered, queue.isEmpty, expectedStep2.isEmpty, awaitingStep1.isEmpty, inflight.isEmpty else {
+        guard welcomed, catalogAnswered, deviceRegistration == nil, queue.isEmpty, expectedStep2.isEmpty, awaitingStep1.isEmpty, inflight.isEmpty else {
             try await pump()
             return false
         }

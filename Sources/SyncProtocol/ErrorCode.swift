@@ -22,11 +22,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let `internal` = ErrorCode(rawValue: 13)
     public static let membershipRevoked = ErrorCode(rawValue: 14)
     public static let overloaded = ErrorCode(rawValue: 15)
+    public static let invalidDevice = ErrorCode(rawValue: 16)
 
     static let names: [Int: String] = [
         1: "bad_message", 2: "unsupported_version", 3: "unauthenticated", 4: "token_expired", 5: "forbidden",
         6: "unknown_document", 7: "read_only", 8: "message_too_large", 9: "rate_limited", 10: "too_many_documents",
         11: "malformed_update", 12: "store_unavailable", 13: "internal", 14: "membership_revoked", 15: "overloaded",
+        16: "invalid_device",
     ]
 
     /// The code's name as written in PROTOCOL.md, e.g. `read_only`.

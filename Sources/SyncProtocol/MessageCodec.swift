@@ -76,6 +76,21 @@ extension NestMessage {
             e.writeVarUInt(n)
         case .reauth(let token):
             e.writeVarString(token)
+        case .registerDevice(let request, let provider, let fields):
+            e.writeVarUInt(request)
+            e.writeVarString(provider)
+            e.writeVarUInt(fields.count)
+            for f in fields {
+                e.writeVarString(f.name)
+                e.writeVarString(f.value)
+            }
+        case .deviceRegistered(let request, let device):
+            e.writeVarUInt(request)
+            e.writeVarString(device)
+        case .deviceRefused(let request, let code, let text):
+            e.writeVarUInt(request)
+            e.writeVarUInt(code.rawValue)
+            e.writeVarString(text)
         }
         return e.finish()
     }
@@ -142,6 +157,15 @@ extension NestMessage {
         case 15: return .ping(nonce: try d.readVarUInt())
         case 16: return .pong(nonce: try d.readVarUInt())
         case 17: return .reauth(token: try d.readVarString())
+        case 18:
+            let request = try d.readVarUInt()
+            let provider = try d.readVarString()
+            let n = try d.readCount(minimumBytesEach: 2)
+            var fields: [DeviceField] = []
+            for _ in 0..<n { fields.append(DeviceField(try d.readVarString(), try d.readVarString())) }
+            return .registerDevice(requestID: request, provider: provider, fields: fields)
+        case 19: return .deviceRegistered(requestID: try d.readVarUInt(), deviceID: try d.readVarString())
+        case 20: return .deviceRefused(requestID: try d.readVarUInt(), code: ErrorCode(rawValue: try d.readVarUInt()), text: try d.readVarString())
         default:
             throw SyncProtocolError(.badMessage, offset: start, "unknown message type \(type)")
         }

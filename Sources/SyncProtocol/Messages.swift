@@ -63,6 +63,16 @@ public struct CatalogEntry: Sendable, Hashable {
     }
 }
 
+/// One field of a device's push address, e.g. `endpoint` of a Web Push subscription.
+public struct DeviceField: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
 /// One message of the Nest sync protocol v1 (PROTOCOL.md section 3).
 public enum NestMessage: Sendable, Hashable {
     case hello(minVersion: Int, maxVersion: Int, client: String, token: String)
@@ -83,6 +93,12 @@ public enum NestMessage: Sendable, Hashable {
     case ping(nonce: Int)
     case pong(nonce: Int)
     case reauth(token: String)
+    /// Registers this device for pushes (PROTOCOL.md section 4.6): the provider and its address fields.
+    case registerDevice(requestID: Int, provider: String, fields: [DeviceField])
+    /// The device is registered under `deviceID`; while this connection is open it gets events in-band instead.
+    case deviceRegistered(requestID: Int, deviceID: String)
+    /// The registration was refused (`invalid_device`, `store_unavailable`).
+    case deviceRefused(requestID: Int, code: ErrorCode, text: String)
 
     /// The protocol version this module implements.
     public static let version = 1
@@ -108,6 +124,9 @@ public enum NestMessage: Sendable, Hashable {
         case .ping: 15
         case .pong: 16
         case .reauth: 17
+        case .registerDevice: 18
+        case .deviceRegistered: 19
+        case .deviceRefused: 20
         }
     }
 

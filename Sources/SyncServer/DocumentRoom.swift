@@ -69,7 +69,7 @@ public actor DocumentRoom {
     /// unloaded: the larger of this and the snapshot's size.
     private let compactionMinimumBytes: Int
     /// Told of each commit, after it (must not block: it runs on the room's actor).
-    private let onCommit: @Sendable (_ documentID: String, _ seq: Int) -> Void
+    private let onCommit: CommitObserver
     /// Relayed updates as the endpoints encode them, shared by all recipients.
     nonisolated let fanout = FanoutFrames()
 
@@ -91,7 +91,7 @@ public actor DocumentRoom {
     ///   busy room folds them into a snapshot (at least the snapshot's size).
     /// - Parameter onCommit: told of each commit of this document, after it.
     public init(documentID: String, store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(),
-                compactionMinimumBytes: Int = 64 << 10, onCommit: @escaping @Sendable (_ documentID: String, _ seq: Int) -> Void = { _, _ in }) {
+                compactionMinimumBytes: Int = 64 << 10, onCommit: @escaping CommitObserver = { _, _, _ in }) {
         self.documentID = documentID
         self.store = store
         self.metrics = metrics
@@ -285,7 +285,7 @@ public actor DocumentRoom {
         unflushed += 1
         unflushedBytes += update.count
         metrics.updatesCommitted.increment()
-        onCommit(documentID, seq)
+        onCommit(documentID, seq, userID)
         if compaction == nil, unflushedBytes > max(snapshotBytes, compactionMinimumBytes) {
             compaction = Task { await self.compactOnce() }
         }

@@ -67,18 +67,23 @@ public enum NestServerApp {
         onListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let metrics = ServerMetrics()
-        let jobs = config.runJobs ? JobServices(config: config, store: store, metrics: metrics, logger: logger) : nil
+        let jobs = config.runJobs ? try JobServices(config: config, store: store, metrics: metrics, logger: logger) : nil
         let registry = RoomRegistry(store: store, metrics: metrics, compactionMinimumBytes: config.compactionMinimumBytes,
-                                    onCommit: { [projector = jobs?.projector] id, seq in projector?.committed(documentID: id, seq: seq) })
+                                    onCommit: { [projector = jobs?.projector, relay = jobs?.relay] id, seq, user in
+                                        projector?.committed(documentID: id, seq: seq)
+                                        relay?.committed(documentID: id, userID: user)
+                                    })
         jobs?.start(registry: registry)
         let live = LiveConnections()
         let gate = JoinGate(limit: config.maxConcurrentJoins, queueLimit: config.joinQueueLimit, metrics: metrics)
         let server = ServerContext(
-            config: config, store: store, registry: registry, verifier: verifier, live: live, gate: gate, metrics: metrics, logger: logger)
+            config: config, store: store, registry: registry, verifier: verifier, live: live, gate: gate, metrics: metrics,
+            liveDevices: jobs?.liveDevices ?? LiveDevices(), logger: logger)
         let peers = PeerDirectory()
 
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
+        if let push = store as? any PushStore { DeviceRoutes.add(to: router, store: push, verifier: verifier) }
         router.get("/metrics") { _, _ -> Response in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

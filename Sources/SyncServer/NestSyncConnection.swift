@@ -127,6 +127,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
 
     func finish() async {
         await server.live.remove(connection.id)
+        server.liveDevices.detach(connection: connection.id)
         for doc in subscribed { await server.registry.leave(doc, connection: connection.id) }
         server.metrics.nestConnections.decrement()
     }
@@ -350,8 +351,37 @@ struct NestSyncConnection: Sendable {
                 reply(.error(code: .unauthenticated, text: "reauth refused", documentID: ""))
                 throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "reauth refused")
             }
-        case .welcome, .ack, .refused, .broadcast, .error, .catalog, .event:
+        case .registerDevice(let request, let provider, let fields):
+            return await registerDevice(request, provider: provider, fields: fields, userID: session.userID, reply: reply)
+        case .welcome, .ack, .refused, .broadcast, .error, .catalog, .event, .deviceRegistered, .deviceRefused:
             reply(.error(code: .badMessage, text: "server-to-client message", documentID: ""))
+            return false
+        }
+    }
+}
+
+extension NestSyncConnection {
+    /// Registers the connection's device for pushes; while the connection is
+    /// open, its notifications come in-band instead (PROTOCOL.md section 4.6).
+    func registerDevice(_ request: Int, provider: String, fields: [DeviceField], userID: String,
+                        reply: @escaping @Sendable (NestMessage) -> Void) async -> Bool {
+        guard let push = store as? any PushStore else {
+            reply(.deviceRefused(requestID: request, code: .internal, text: "this server keeps no devices"))
+            return false
+        }
+        let address: DeviceAddress
+        do { address = try DeviceAddress(provider: provider, fields: fields) } catch {
+            reply(.deviceRefused(requestID: request, code: .invalidDevice, text: error.description))
+            return false
+        }
+        do {
+            let device = try await push.registerDevice(userID: userID, address: address, now: epochMillis(Date()))
+            server.liveDevices.attach(device.id, connection: id, send: reply)
+            reply(.deviceRegistered(requestID: request, deviceID: device.id))
+            return true
+        } catch {
+            logger.warning("device registration failed", metadata: ["error": "\(error)"])
+            reply(.deviceRefused(requestID: request, code: .storeUnavailable, text: "store unavailable"))
             return false
         }
     }

@@ -9,7 +9,7 @@ public actor RoomRegistry {
     private let store: any DocumentStore
     private let metrics: ServerMetrics
     private let compactionMinimumBytes: Int
-    private let onCommit: @Sendable (_ documentID: String, _ seq: Int) -> Void
+    private let onCommit: CommitObserver
     private var rooms: [String: DocumentRoom] = [:]
     /// When each room was last handed out, so a room just fetched by a
     /// connection that is about to subscribe is never dropped.
@@ -19,7 +19,7 @@ public actor RoomRegistry {
     ///   - compactionMinimumBytes: see ``DocumentRoom/init(documentID:store:metrics:compactionMinimumBytes:onCommit:)``.
     ///   - onCommit: told of every commit of every room (the projections follow it).
     public init(store: any DocumentStore, metrics: ServerMetrics = ServerMetrics(), compactionMinimumBytes: Int = 64 << 10,
-                onCommit: @escaping @Sendable (_ documentID: String, _ seq: Int) -> Void = { _, _ in }) {
+                onCommit: @escaping CommitObserver = { _, _, _ in }) {
         self.store = store
         self.metrics = metrics
         self.compactionMinimumBytes = compactionMinimumBytes
@@ -86,3 +86,7 @@ public actor RoomRegistry {
         return result
     }
 }
+
+/// Told of each commit of a document, after it and without suspending the
+/// room: the document, its new sequence, and the user whose update it was.
+public typealias CommitObserver = @Sendable (_ documentID: String, _ seq: Int, _ userID: String) -> Void

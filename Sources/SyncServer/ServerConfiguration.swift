@@ -66,6 +66,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a claimed job stays this node's without a renewal (renewed every third). Default 30 s.
     public var jobLeaseSeconds = 30
 
+    /// Push providers' credentials and the relay's windows.
+    public var push = PushConfiguration()
+
     public init() {}
 
     /// The configuration as printed at start: no secrets.
@@ -78,6 +81,6 @@ public struct ServerConfiguration: Sendable {
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB, "
             + "compaction past \(compactionMinimumBytes >> 10) KiB of updates; "
             + "jobs: \(runJobs ? "\(jobConcurrency) at a time, lease \(jobLeaseSeconds) s" : "off"), "
-            + "AI: \(ai.map { "\($0.model) at \($0.baseURL)" } ?? "none (requests wait)")"
+            + "AI: \(ai.map { "\($0.model) at \($0.baseURL)" } ?? "none (requests wait)"); \(push.summary)"
     }
 }

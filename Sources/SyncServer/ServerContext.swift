@@ -19,10 +19,12 @@ final class ServerContext: Sendable {
     /// Memberships of joining users, read together when they join together.
     let memberships: MembershipReads
     let metrics: ServerMetrics
+    /// Devices registered over connections open on this node.
+    let liveDevices: LiveDevices
     let logger: Logger
 
     init(config: ServerConfiguration, store: any DocumentStore, registry: RoomRegistry, verifier: TokenVerifier,
-         live: LiveConnections, gate: JoinGate, metrics: ServerMetrics, logger: Logger) {
+         live: LiveConnections, gate: JoinGate, metrics: ServerMetrics, liveDevices: LiveDevices = LiveDevices(), logger: Logger) {
         self.config = config
         self.store = store
         self.registry = registry
@@ -31,6 +33,7 @@ final class ServerContext: Sendable {
         self.gate = gate
         memberships = MembershipReads(store: store)
         self.metrics = metrics
+        self.liveDevices = liveDevices
         self.logger = logger
     }
 }

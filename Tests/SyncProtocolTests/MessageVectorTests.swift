@@ -63,6 +63,11 @@ struct MessageVectorTests {
         case "ping": return .ping(nonce: int(m["nonce"]))
         case "pong": return .pong(nonce: int(m["nonce"]))
         case "reauth": return .reauth(token: str(m["token"]))
+        case "registerDevice":
+            return .registerDevice(requestID: int(m["requestID"]), provider: str(m["provider"]),
+                                   fields: list(m["fields"]).map { DeviceField(str(list($0)[0]), str(list($0)[1])) })
+        case "deviceRegistered": return .deviceRegistered(requestID: int(m["requestID"]), deviceID: str(m["deviceID"]))
+        case "deviceRefused": return .deviceRefused(requestID: int(m["requestID"]), code: ErrorCode(rawValue: int(m["code"])), text: str(m["text"]))
         default: return nil
         }
     }
@@ -71,7 +76,7 @@ struct MessageVectorTests {
     func valid() throws {
         let v = try Self.load("Protocol/vectors/messages.json")
         let cases = Self.list(v["valid"])
-        #expect(cases.count == 20)
+        #expect(cases.count == 23)
         var types = Set<Int>()
         for c in cases {
             let name = Self.str(c["name"])
@@ -81,7 +86,7 @@ struct MessageVectorTests {
             #expect(expected.encoded() == bytes, "\(name)")
             types.insert(expected.type)
         }
-        #expect(types == Set(0...17), "every message type has a vector")
+        #expect(types == Set(0...20), "every message type has a vector")
     }
 
     @Test("invalid vectors are refused with bad_message and an offset where known")

@@ -33,7 +33,7 @@ final class JobPipeline: Sendable {
         let wakeup = self.wakeup
         projector = Projector(store: store, triggers: ProjectionTriggers(jobs: store, wakeup: wakeup, logger: logger, now: { epochMillis(Date()) }), logger: logger)
         let projector = self.projector
-        registry = RoomRegistry(store: store, onCommit: { id, seq in projector.committed(documentID: id, seq: seq) })
+        registry = RoomRegistry(store: store, onCommit: { id, seq, _ in projector.committed(documentID: id, seq: seq) })
         fake = FakeChatProvider()
         try await fake.start()
         let config = AIProviderConfiguration(baseURL: fake.baseURL, apiKey: fake.apiKey, model: fake.model)

@@ -23,7 +23,7 @@ struct ProjectionTests {
         try await store.migrate()
         let projector = Projector(store: store, triggers: ProjectionTriggers(jobs: store, wakeup: Wakeup(), logger: logger, now: { epochMillis(Date()) }),
                                   logger: logger)
-        let registry = RoomRegistry(store: store, onCommit: { id, seq in projector.committed(documentID: id, seq: seq) })
+        let registry = RoomRegistry(store: store, onCommit: { id, seq, _ in projector.committed(documentID: id, seq: seq) })
         let running = Task { try await projector.run() }
         defer { running.cancel() }
 

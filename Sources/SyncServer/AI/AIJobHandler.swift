@@ -50,12 +50,15 @@ public final class AIJobHandler: JobHandler {
     private let partialInterval: Duration
     private let logger: Logger
     private let now: @Sendable () -> Date
+    /// Tells the requester the outcome (a push, or in-band): the notification and its unique key.
+    private let notify: @Sendable (PushNotification, String) async -> Void
 
     /// - Parameters:
     ///   - usage: where usage is counted and answers are kept; nil: no budget and no cache.
     ///   - monthlyTokenBudget: tokens a workspace may use per calendar month (UTC); nil: no limit.
     public init(writer: ServerDocumentWriter, client: ChatCompletionsClient, usage: (any AIUsageStore)? = nil, monthlyTokenBudget: Int? = nil,
-                partialInterval: Duration = .milliseconds(500), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+                partialInterval: Duration = .milliseconds(500), logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+                notify: @escaping @Sendable (PushNotification, String) async -> Void = { _, _ in }) {
         self.writer = writer
         self.client = client
         self.usage = usage
@@ -63,6 +66,7 @@ public final class AIJobHandler: JobHandler {
         self.partialInterval = partialInterval
         self.logger = logger
         self.now = now
+        self.notify = notify
     }
 
     private var model: String { client.configuration.model }
@@ -98,6 +102,7 @@ public final class AIJobHandler: JobHandler {
             try await write(name, request.id, AIOutcome(status: .ready, result: kept.text, flags: kept.flags, model: kept.model,
                                                         note: [note, "answered from the cache: an identical request on the same draft and brand kit"]
                                                             .compactMap { $0 }.joined(separator: "; ")))
+            await tellReady(job, name, request, draft.title)
             return Self.encode(AIJobResult(requestID: request.id, model: kept.model, usage: ChatUsage(promptTokens: 0, completionTokens: 0, cacheHitTokens: 0),
                                            flags: kept.flags, calls: 0, cached: true))
         }
@@ -133,6 +138,7 @@ public final class AIJobHandler: JobHandler {
                 // The suggestion is delivered; a usage record lost to a passing store failure is logged, not retried (that would call the provider again).
                 logger.warning("AI usage not recorded", metadata: ["document": "\(name)", "error": "\(error)"])
             }
+            await tellReady(job, name, request, draft.title)
             return Self.encode(AIJobResult(requestID: request.id, model: model, usage: usage, flags: problems, calls: calls, cached: false))
         }
     }
@@ -210,5 +216,24 @@ public final class AIJobHandler: JobHandler {
         } catch {
             logger.warning("AI failure not written into the draft", metadata: ["document": "\(name)", "error": "\(error)"])
         }
+        guard let (title, request) = try? await writer.read(name, { doc in
+            let d = try Draft(name: name, doc: doc)
+            return (d.value.title, d.aiRequest(args.requestID))
+        }), let request, !request.requestedBy.isEmpty else { return }
+        await notify(PushNotification(event: .aiFailed, userID: request.requestedBy, documentID: name.description,
+                                      title: "AI \(request.kind) failed for \(Self.quoted(title, or: name))", body: String(error.prefix(120)), actor: ""),
+                     "push.ai:\(job.id):failed")
+    }
+
+    /// The requester learns that the suggestion is in the draft (once per job, however often it reruns).
+    private func tellReady(_ job: Job, _ name: DocumentName, _ request: AIRequest, _ title: String) async {
+        guard !request.requestedBy.isEmpty else { return }
+        await notify(PushNotification(event: .aiReady, userID: request.requestedBy, documentID: name.description,
+                                      title: "AI \(request.kind) ready for \(Self.quoted(title, or: name))", body: "Open the draft to accept or reject it.", actor: ""),
+                     "push.ai:\(job.id):ready")
+    }
+
+    static func quoted(_ title: String, or name: DocumentName) -> String {
+        title.isEmpty ? name.description : "“\(title.prefix(60))”"
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
+import NIOCore
 import Synchronization
 
 /// The job engine of one node, wired: the projector that follows commits,
@@ -10,6 +11,12 @@ import Synchronization
 /// Only on a store that keeps jobs and projections (both built-in stores do).
 final class JobServices: Sendable {
     let projector: Projector?
+    /// Turns commits into notification jobs; nil without a store that keeps devices.
+    let relay: PushRelay?
+    /// Devices whose connection is open here (notifications go to them in-band).
+    let liveDevices = LiveDevices()
+    private let pushHTTP: HTTPClient?
+    private let vapid: VAPID?
     private let store: (any DocumentStore & JobStore & ProjectionStore)?
     private let config: ServerConfiguration
     private let metrics: ServerMetrics
@@ -18,20 +25,33 @@ final class JobServices: Sendable {
     private let http: HTTPClient?
     private let worker = Mutex<JobWorker?>(nil)
 
-    init(config: ServerConfiguration, store: any DocumentStore, metrics: ServerMetrics, logger: Logger) {
+    init(config: ServerConfiguration, store: any DocumentStore, metrics: ServerMetrics, logger: Logger) throws {
         self.config = config
         self.metrics = metrics
         self.logger = logger
+        vapid = try config.push.vapidKeyFile.map { try VAPID.load(keyFile: $0, subject: config.push.vapidSubject) }
         guard let full = store as? any DocumentStore & JobStore & ProjectionStore else {
             self.store = nil
             projector = nil
             http = nil
+            relay = nil
+            pushHTTP = nil
             return
         }
         self.store = full
         let now: @Sendable () -> Int64 = { epochMillis(Date()) }
         projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, offPeak: config.aiOffPeak, now: now), logger: logger)
         http = config.ai.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: $0)) }
+        if let push = store as? any PushStore & JobStore {
+            relay = PushRelay(store: push, wakeup: wakeup, editsWindow: .seconds(config.push.editsWindowSeconds),
+                              backgroundInterval: .seconds(config.push.backgroundIntervalSeconds), logger: logger)
+            var hc = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(Int64(config.push.requestTimeoutSeconds))))
+            hc.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+            pushHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: hc)
+        } else {
+            relay = nil
+            pushHTTP = nil
+        }
     }
 
     /// Makes the worker, once the rooms (which the server's edits go through) exist.
@@ -41,7 +61,19 @@ final class JobServices: Sendable {
         var handlers: [JobKind: any JobHandler] = [.noop: NoopJobHandler()]
         if let ai = config.ai, let http {
             handlers[.aiGenerate] = AIJobHandler(writer: writer, client: ChatCompletionsClient(configuration: ai, http: http),
-                                                 usage: store as? any AIUsageStore, monthlyTokenBudget: config.aiMonthlyTokenBudget, logger: logger)
+                                                 usage: store as? any AIUsageStore, monthlyTokenBudget: config.aiMonthlyTokenBudget, logger: logger,
+                                                 notify: { [relay] n, key in await relay?.notifyLogging(n, uniqueKey: key) })
+        }
+        if let push = store as? any PushStore & JobStore & ProjectionStore, let relay, let pushHTTP {
+            let now: @Sendable () -> Date = { Date() }
+            let timeout = TimeAmount.seconds(Int64(config.push.requestTimeoutSeconds))
+            var providers: [String: any PushProvider] = ["ntfy": NtfyProvider(http: pushHTTP, timeout: timeout)]
+            if let vapid { providers["webpush"] = WebPushProvider(http: pushHTTP, vapid: vapid, timeout: timeout) }
+            handlers[.pushNotify] = PushNotifyHandler(store: push, live: liveDevices, wakeup: wakeup, now: now)
+            handlers[.pushEdits] = PushEditsHandler(store: push, relay: relay)
+            handlers[.pushDeliver] = PushDeliverHandler(store: push, providers: providers, metrics: PushMetrics(registry: metrics.registry),
+                                                        backgroundInterval: PushRelay.millis(.seconds(config.push.backgroundIntervalSeconds)),
+                                                        logger: logger, now: now)
         }
         var wc = JobWorker.Configuration(workerID: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
         wc.concurrency = config.jobConcurrency
@@ -53,12 +85,13 @@ final class JobServices: Sendable {
     }
 
     var services: [any Service] {
-        var out: [any Service] = [projector as (any Service)?, worker.withLock { $0 }].compactMap { $0 }
+        var out: [any Service] = [projector as (any Service)?, relay, worker.withLock { $0 }].compactMap { $0 }
         if let pg = store as? PostgresDocumentStore { out.append(PostgresJobListener(store: pg, wakeup: wakeup, logger: logger)) }
         return out
     }
 
     func shutdown() async throws {
         try await http?.shutdown()
+        try await pushHTTP?.shutdown()
     }
 }

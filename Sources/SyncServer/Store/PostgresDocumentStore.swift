@@ -92,7 +92,7 @@ public final class PostgresDocumentStore: DocumentStore {
                         workspace_id TEXT NOT NULL, user_id TEXT NOT NULL, role INTEGER NOT NULL, PRIMARY KEY (workspace_id, user_id))
                     """, logger: logger)
                 try await conn.query("CREATE INDEX IF NOT EXISTS memberships_user ON memberships(user_id)", logger: logger)
-                for statement in JobSchema.postgres + ProjectionSchema.postgres + AIUsageSchema.postgres { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                for statement in JobSchema.postgres + ProjectionSchema.postgres + AIUsageSchema.postgres + PushSchema.postgres { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
             }
         }
     }

@@ -67,6 +67,7 @@ public final class SQLiteDocumentStore: DocumentStore {
         }
         migrator.registerMigration("v2-jobs-projections") { db in try db.execute(sql: JobSchema.sqlite + ProjectionSchema.sqlite) }
         migrator.registerMigration("v3-ai-usage") { db in try db.execute(sql: AIUsageSchema.sqlite) }
+        migrator.registerMigration("v4-push") { db in try db.execute(sql: PushSchema.sqlite) }
         do { try migrator.migrate(pool) } catch {
             throw StoreError(.unavailable, "migration failed: \(error)")
         }

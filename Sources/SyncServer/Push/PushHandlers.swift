@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import Model
+import SyncProtocol
+
+/// What a `push.deliver` job sends where.
+public struct PushDeliveryArguments: Codable, Sendable, Equatable {
+    public var deviceID: String
+    public var notification: PushNotification
+}
+
+/// `push.notify`: one notification for one user, fanned out to the user's
+/// active devices: in-band to a device whose connection is open on this node,
+/// else one `push.deliver` job per device (unique per notification and device,
+/// so a rerun after a crash queues nothing twice). Alerts in the user's quiet
+/// hours wait for their end; silent pushes do not.
+struct PushNotifyHandler: JobHandler {
+    let store: any PushStore & JobStore
+    let live: LiveDevices
+    let wakeup: Wakeup
+    let now: @Sendable () -> Date
+
+    func run(_ job: Job) async throws(JobFailure) -> String {
+        let n: PushNotification
+        do { n = try PushJSON.decode(PushNotification.self, job.arguments, "a notification") } catch { throw .permanent("\(error)") }
+        let prefs: PushPreferences, devices: [RegisteredDevice]
+        do {
+            prefs = try await store.pushPreferences(userID: n.userID)
+            devices = try await store.devices(userID: n.userID, includeDropped: false)
+        } catch {
+            throw .retry("\(error)")
+        }
+        let t = now()
+        guard prefs.events.contains(n.event) || n.event == .test else {
+            try await log(n, deviceID: "", provider: "", outcome: "muted", detail: "the user turned \(n.event) pushes off", job: job, at: t)
+            return #"{"muted":true}"#
+        }
+        let waitUntil = n.event.isSilent ? nil : prefs.quietHours?.end(after: t)
+        var inBand = 0, queued = 0
+        for device in devices {
+            // ntfy shows every message: a silent push has nothing to wake there.
+            if n.event.isSilent, case .ntfy = device.address { continue }
+            // A connected device syncs already: it needs no silent push, and gets the others in-band.
+            if n.event.isSilent, live.isLive(device.id) { continue }
+            if live.deliver(n, to: device.id) {
+                inBand += 1
+                try await log(n, deviceID: device.id, provider: device.address.provider, outcome: "in-band", detail: "connected", job: job, at: t)
+                continue
+            }
+            let args = PushDeliveryArguments(deviceID: device.id, notification: n)
+            do {
+                _ = try await store.enqueue(NewJob(kind: .pushDeliver, workspace: job.workspace, documentID: n.documentID, documentVersion: 0,
+                                                   uniqueKey: "push:\(job.id):\(device.id)", arguments: PushJSON.encode(args), maxAttempts: 8,
+                                                   priority: n.event.isSilent ? 3 : 0, runAt: waitUntil.map(epochMillis)), now: epochMillis(t))
+            } catch {
+                throw .retry("\(error)")
+            }
+            queued += 1
+        }
+        if queued > 0 { wakeup.signal() }
+        return #"{"devices":\#(devices.count),"inBand":\#(inBand),"queued":\#(queued)\#(waitUntil.map { ",\"quietUntil\":\(epochMillis($0))" } ?? "")}"#
+    }
+
+    private func log(_ n: PushNotification, deviceID: String, provider: String, outcome: String, detail: String, job: Job, at: Date) async throws(JobFailure) {
+        do {
+            try await store.recordPushDelivery(PushDelivery(userID: n.userID, deviceID: deviceID, provider: provider, event: n.event, documentID: n.documentID,
+                                                            outcome: outcome, detail: detail, jobID: job.id, at: epochMillis(at)))
+        } catch {
+            throw .retry("\(error)")
+        }
+    }
+}
+
+/// `push.edits`: a follower's window of collaborators' edits closed: one
+/// alert naming the draft and the first editor, and a silent push so that the
+/// user's devices sync.
+struct PushEditsHandler: JobHandler {
+    let store: any PushStore & JobStore & ProjectionStore
+    let relay: PushRelay
+
+    func run(_ job: Job) async throws(JobFailure) -> String {
+        let w: EditsWindow
+        do { w = try PushJSON.decode(EditsWindow.self, job.arguments, "an edits window") } catch { throw .permanent("\(error)") }
+        let title: String
+        do {
+            // Edits from here on open a new window.
+            try await store.closePushWindow(key: w.key, opensAt: w.opensAt)
+            title = try await store.projection(documentID: w.documentID)?.drafts.first?.title ?? ""
+        } catch {
+            throw .retry("\(error)")
+        }
+        let name = title.isEmpty ? w.documentID : "“\(title.prefix(60))”"
+        do {
+            try await relay.notify(PushNotification(event: .edits, userID: w.userID, documentID: w.documentID, title: "\(w.actor) edited \(name)",
+                                                    body: "Open the draft to see the changes.", actor: w.actor),
+                                   uniqueKey: "push.edits:\(job.id)")
+            try await relay.notify(PushNotification(event: .background, userID: w.userID, documentID: w.documentID, title: "", body: "", actor: w.actor),
+                                   uniqueKey: "push.background:\(job.id)")
+        } catch {
+            throw .retry("\(error)")
+        }
+        return "{}"
+    }
+}
+
+/// `push.deliver`: one notification to one device through its provider.
+/// A gone address drops the device; a retryable failure backs off (honouring
+/// the provider's `Retry-After`); silent pushes are rate-limited per device.
+struct PushDeliverHandler: JobHandler {
+    let store: any PushStore & JobStore
+    let providers: [String: any PushProvider]
+    let metrics: PushMetrics
+    let backgroundInterval: Int64
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    func run(_ job: Job) async throws(JobFailure) -> String {
+        let args: PushDeliveryArguments
+        do { args = try PushJSON.decode(PushDeliveryArguments.self, job.arguments, "a delivery") } catch { throw .permanent("\(error)") }
+        let n = args.notification
+        let device: RegisteredDevice?
+        do { device = try await store.device(id: args.deviceID) } catch { throw .retry("\(error)") }
+        guard let device, device.droppedAt == nil, device.userID == n.userID else {
+            return #"{"skipped":"the device is no longer registered to the user"}"#
+        }
+        let provider = device.address.provider
+        guard let sender = providers[provider] else {
+            try await log(n, device, "failed", "no \(provider) credentials are configured on this server", job)
+            metrics.outcome(provider, "unconfigured")
+            throw .permanent("no \(provider) credentials are configured on this server")
+        }
+        if n.event.isSilent {
+            let t = epochMillis(now())
+            let opened: Int64
+            do { opened = try await store.openPushWindow(key: "background:\(device.id)", now: t, staleAfter: backgroundInterval) } catch { throw .retry("\(error)") }
+            guard opened == t else {
+                metrics.outcome(provider, "throttled")
+                return #"{"skipped":"a silent push went to this device less than the interval ago"}"#
+            }
+        }
+        let outcome = await sender.send(n, to: device)
+        switch outcome {
+        case .delivered(let id):
+            metrics.outcome(provider, "delivered")
+            try await log(n, device, "delivered", id, job)
+            return PushJSON.encode(["delivered": id])
+        case .gone(let reason, let since):
+            metrics.outcome(provider, "gone")
+            let dropped: Bool
+            do { dropped = try await store.dropDevice(id: device.id, reason: reason, now: epochMillis(now()), unlessRegisteredAfter: since) } catch {
+                throw .retry("\(error)")
+            }
+            try await log(n, device, dropped ? "dropped" : "failed", dropped ? reason : "\(reason) (registered again since: kept)", job)
+            return PushJSON.encode(["gone": reason])
+        case .retry(let reason, let after):
+            metrics.outcome(provider, "retry")
+            try await log(n, device, "retry", reason, job)
+            throw .retry(reason, after: after)
+        case .failed(let reason):
+            metrics.outcome(provider, "failed")
+            try await log(n, device, "failed", reason, job)
+            throw .permanent(reason)
+        }
+    }
+
+    private func log(_ n: PushNotification, _ device: RegisteredDevice, _ outcome: String, _ detail: String, _ job: Job) async throws(JobFailure) {
+        do {
+            try await store.recordPushDelivery(PushDelivery(userID: n.userID, deviceID: device.id, provider: device.address.provider, event: n.event,
+                                                            documentID: n.documentID, outcome: outcome, detail: detail, jobID: job.id, at: epochMillis(now())))
+        } catch {
+            logger.warning("push outcome not logged", metadata: ["device": "\(device.id)", "outcome": "\(outcome)", "error": "\(error)"])
+        }
+    }
+}

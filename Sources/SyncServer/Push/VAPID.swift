@@ -1,0 +1,41 @@
+public import Crypto
+public import Foundation
+import SyncProtocol
+
+/// RFC 8292 voluntary application server identification: an ES256 JWT for
+/// the push service's origin, sent with the server's public key.
+public struct VAPID: Sendable {
+    public let key: P256.Signing.PrivateKey
+    /// `mailto:` or `https:` contact for the push service's operator.
+    public let subject: String
+
+    public init(key: P256.Signing.PrivateKey, subject: String) {
+        self.key = key
+        self.subject = subject
+    }
+
+    /// Reads the private key from a PEM file (SEC 1 or PKCS #8).
+    public static func load(keyFile: String, subject: String) throws -> VAPID {
+        let pem: String
+        do { pem = try String(contentsOfFile: keyFile, encoding: .utf8) } catch {
+            throw ServerStartError(description: "cannot read the VAPID key file \(keyFile): \(error.localizedDescription)")
+        }
+        do { return VAPID(key: try P256.Signing.PrivateKey(pemRepresentation: pem), subject: subject) } catch {
+            throw ServerStartError(description: "the VAPID key file \(keyFile) holds no P-256 private key in PEM")
+        }
+    }
+
+    /// The public key as the `k` parameter and browsers' `applicationServerKey` take it.
+    public var publicKeyBase64URL: String { Base64URL.encode(Array(key.publicKey.x963Representation)) }
+
+    /// The `Authorization` header for a request to `endpoint`, valid for 12 hours from `now`.
+    public func authorization(endpoint: URL, now: Date = Date()) throws -> String {
+        guard let scheme = endpoint.scheme, let host = endpoint.host else { throw WebPushEncryption.Failure(description: "the endpoint has no origin") }
+        let origin = "\(scheme)://\(host)" + (endpoint.port.map { ":\($0)" } ?? "")
+        let header = #"{"typ":"JWT","alg":"ES256"}"#
+        let claims = try JSONSerialization.data(withJSONObject: ["aud": origin, "exp": Int(now.timeIntervalSince1970) + 12 * 3600, "sub": subject], options: [.sortedKeys])
+        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims))
+        let signature = try key.signature(for: Array(signingInput.utf8)).rawRepresentation
+        return "vapid t=\(signingInput).\(Base64URL.encode(Array(signature))), k=\(publicKeyBase64URL)"
+    }
+}

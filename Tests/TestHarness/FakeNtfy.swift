@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import Synchronization
+
+/// A local ntfy server for tests: `POST /<topic>` with the message as body
+/// and `Title`, `Priority`, `Tags` headers, as ntfy's publish API takes it.
+/// It checks the request (method, a body, a numeric priority 1–5, the
+/// expected auth) and answers 200 with ntfy's JSON, or 503 while ``down`` is set.
+public final class FakeNtfy: Sendable {
+    /// A message as received.
+    public struct Message: Sendable, Equatable {
+        public var topic: String
+        public var title: String
+        public var body: String
+        public var priority: String
+        public var tags: String
+        public var authorization: String?
+    }
+
+    private let received = Mutex<[Message]>([])
+    private let refused = Mutex<Int>(0)
+    private let problems = Mutex<[String]>([])
+    private let isDown = Mutex(false)
+    private let boundPort = Mutex(0)
+    private let stopper = Mutex<(@Sendable () -> Void)?>(nil)
+    /// The `Authorization` header every request must carry, if any.
+    public let expectedAuthorization: String?
+
+    public init(expectedAuthorization: String? = nil) { self.expectedAuthorization = expectedAuthorization }
+
+    public var port: Int { boundPort.withLock { $0 } }
+    public func topicURL(_ topic: String) -> String { "http://127.0.0.1:\(port)/\(topic)" }
+    public var messages: [Message] { received.withLock { $0 } }
+    public var violations: [String] { problems.withLock { $0 } }
+    /// Requests answered 503 while down.
+    public var refusedWhileDown: Int { refused.withLock { $0 } }
+    public func messages(topic: String) -> [Message] { messages.filter { $0.topic == topic } }
+
+    /// While true, every publish is answered 503 (the server is down).
+    public func setDown(_ down: Bool) { isDown.withLock { $0 = down } }
+
+    public func start() async throws {
+        let router = Router()
+        router.post("/:topic") { request, context -> Response in
+            let body = String(buffer: try await request.body.collect(upTo: 64 << 10))
+            let topic = context.parameters.get("topic") ?? ""
+            if self.isDown.withLock({ $0 }) {
+                self.refused.withLock { $0 += 1 }
+                return Response(status: .serviceUnavailable)
+            }
+            var wrong: [String] = []
+            let h = { (name: String) in HTTPField.Name(name).flatMap { request.headers[$0] } }
+            let priority = h("Priority") ?? ""
+            if !["1", "2", "3", "4", "5"].contains(priority) { wrong.append("Priority \(priority) is not 1-5") }
+            if body.isEmpty { wrong.append("empty message") }
+            if let expected = self.expectedAuthorization, request.headers[.authorization] != expected {
+                wrong.append("Authorization is \(request.headers[.authorization] ?? "missing")")
+            }
+            if !wrong.isEmpty {
+                self.problems.withLock { $0 += wrong }
+                return Response(status: .badRequest)
+            }
+            let message = Message(topic: topic, title: h("Title") ?? "", body: body, priority: priority, tags: h("Tags") ?? "",
+                                  authorization: request.headers[.authorization])
+            let count = self.received.withLock { list -> Int in
+                list.append(message)
+                return list.count
+            }
+            let id = "m\(count)"
+            let json = #"{"id":"\#(id)","time":\#(Int(Date().timeIntervalSince1970)),"event":"message","topic":"\#(topic)"}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+        }
+        var logger = Logger(label: "fake-ntfy")
+        logger.logLevel = .error
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+        let task = Task { try await app.runService() }
+        stopper.withLock { $0 = { task.cancel() } }
+        for await p in ready {
+            boundPort.withLock { $0 = p }
+            break
+        }
+    }
+
+    public func stop() { stopper.withLock { $0?() } }
+}
