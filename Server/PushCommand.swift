@@ -7,7 +7,23 @@ import SyncServer
 struct PushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push", abstract: "Push relay: send a test push, read the delivery log, list a user's devices.",
-        subcommands: [Test.self, Log.self, Devices.self])
+        subcommands: [Test.self, Log.self, Devices.self, VapidKey.self])
+
+    struct VapidKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vapid-key",
+            abstract: "Make a VAPID key for Web Push: writes the private key (PEM) and prints the public key that web apps subscribe with.")
+        @Option(help: "Where to write the private key; point NEST_VAPID_KEY_FILE at it.") var out: String
+
+        func run() async throws {
+            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; remove it first (subscriptions made with its key stop working)") }
+            let key = VAPID.generate()
+            guard FileManager.default.createFile(atPath: out, contents: Data(key.pem.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(out)")
+            }
+            print(key.vapid.publicKeyBase64URL)
+        }
+    }
 
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

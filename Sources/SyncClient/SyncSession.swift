@@ -189,6 +189,7 @@ final class SyncSession {
         case .deviceRegistered(let request, let deviceID) where request == deviceRegistration:
             deviceRegistration = nil
             try store.recordPushRegistration(deviceID: deviceID, refused: nil)
+            options.onEvent("device.registered", "", deviceID)
         case .deviceRefused(let request, let code, let text) where request == deviceRegistration:
             deviceRegistration = nil
             try store.recordPushRegistration(deviceID: nil, refused: "\(code.name): \(text)")

@@ -150,7 +150,13 @@ struct PushDeliverHandler: JobHandler {
             do { dropped = try await store.dropDevice(id: device.id, reason: reason, now: epochMillis(now()), unlessRegisteredAfter: since) } catch {
                 throw .retry("\(error)")
             }
-            try await log(n, device, dropped ? "dropped" : "failed", dropped ? reason : "\(reason) (registered again since: kept)", job)
+            if dropped {
+                try await log(n, device, "dropped", reason, job)
+            } else {
+                // Another delivery dropped it first, or the app registered the address again after the provider's time.
+                let again = (try? await store.device(id: device.id))?.droppedAt == nil
+                try await log(n, device, "failed", again ? "\(reason); registered again since, so kept" : "\(reason); already dropped", job)
+            }
             return PushJSON.encode(["gone": reason])
         case .retry(let reason, let after):
             metrics.outcome(provider, "retry")

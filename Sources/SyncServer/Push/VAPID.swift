@@ -25,6 +25,12 @@ public struct VAPID: Sendable {
         }
     }
 
+    /// A new key, and its PEM (PKCS #8) to keep in a file.
+    public static func generate() -> (vapid: VAPID, pem: String) {
+        let key = P256.Signing.PrivateKey()
+        return (VAPID(key: key, subject: "mailto:push@localhost"), key.pemRepresentation)
+    }
+
     /// The public key as the `k` parameter and browsers' `applicationServerKey` take it.
     public var publicKeyBase64URL: String { Base64URL.encode(Array(key.publicKey.x963Representation)) }
 

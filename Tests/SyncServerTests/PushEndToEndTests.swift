@@ -1,0 +1,171 @@
+import CRDT
+import Foundation
+import Model
+import Synchronization
+import SyncProtocol
+import TestHarness
+import Testing
+
+/// A `nest` data directory driven through the real binary.
+struct NestDevice {
+    static let binary = ServerProcess.root.appendingPathComponent(".build/debug/nest").path
+    let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("nest-push-\(UUID().uuidString)").path
+
+    @discardableResult
+    func ok(_ args: [String]) async throws -> String {
+        let r = try await ProcessRunner.run(Self.binary, args + ["--data-dir", dataDir])
+        guard r.status == 0 else { throw WebPushEndpointError(description: "nest \(args.joined(separator: " ")) exited \(r.status): \(r.out)\(r.err)") }
+        return r.out
+    }
+
+    /// Starts `nest watch`, collecting what it prints.
+    func watch() throws -> (Process, Output) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["watch", "--data-dir", dataDir]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        let text = Output()
+        try p.run()
+        PipeDrain.start(out) { d in text.text.withLock { $0 += String(decoding: d, as: UTF8.self) } }
+        return (p, text)
+    }
+
+    final class Output: Sendable {
+        let text = Mutex("")
+        func contains(_ s: String) -> Bool { text.withLock { $0.contains(s) } }
+    }
+}
+
+@Suite("push relay end to end (nest-server, nest, a Web Push endpoint checked by http_ece, an ntfy server)", .serialized, .timeLimit(.minutes(4)))
+struct PushEndToEndTests {
+    static let draft = "w1/draft/d1"
+
+    /// Alice's edits, one update each, every one acked (so committed) before the next.
+    static func edit(port: Int, token: String, doc: ClientDoc, times: Int, create: Bool = false) async throws {
+        let name = try DocumentName(parsing: draft)
+        if create { try Draft(name: name, doc: doc.doc).create(title: "Launch") }
+        for i in 0..<times { try Draft(name: name, doc: doc.doc).appendCaption(" \(i)") }
+        let updates = doc.pendingUpdates()
+        _ = try await NestConnection.session(port: port) { c in
+            try await c.send(NestConnection.hello(token))
+            _ = try await c.next(where: { if case .welcome = $0 { true } else { false } })
+            for (seq, u) in updates.enumerated() {
+                try await c.send(.update(documentID: draft, clientSeq: seq + 1, update: u))
+                guard case .ack? = try await c.next(where: { if case .ack = $0 { true } else if case .refused = $0 { true } else { false } }) else {
+                    throw WebPushEndpointError(description: "update \(seq + 1) not acked")
+                }
+            }
+        }
+    }
+
+    @Test("edits coalesce into one push per follower and window; a live device gets them in-band; a gone subscription is dropped; an outage loses nothing")
+    func relay() async throws {
+        let endpoint = try WebPushEndpoint()
+        defer { endpoint.stop() }
+        let ntfy = FakeNtfy(expectedAuthorization: "Bearer tk_carol")
+        try await ntfy.start()
+        defer { ntfy.stop() }
+        let server = try ServerProcess()
+        let keyFile = server.dataDir + "/vapid.pem"
+        let publicKey = try await server.admin(["push", "vapid-key", "--out", keyFile])
+        #expect(Base64URL.decode(publicKey)?.count == 65)
+        server.serveEnvironment = ["NEST_VAPID_KEY_FILE": keyFile, "NEST_VAPID_SUBJECT": "mailto:ops@clientnest.test",
+                                   "NEST_PUSH_EDITS_WINDOW_SECONDS": "2", "NEST_PUSH_BACKGROUND_INTERVAL_SECONDS": "3600"]
+        let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        let carolToken = try await server.token("carol", workspace: "w1", role: "editor")
+        try await server.start()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)"
+
+        let bob = NestDevice(), carol = NestDevice()
+        try await bob.ok(["login", "--server", url, "--token", bobToken, "--workspace", "w1"])
+        try await carol.ok(["login", "--server", url, "--token", carolToken, "--workspace", "w1"])
+        let ok = try #require(endpoint.subscriptions["ok"]), gone = try #require(endpoint.subscriptions["gone"])
+        let registered = try await bob.ok(["devices", "register", "--provider", "webpush", "--field", "endpoint=\(ok.endpoint)",
+                                           "--field", "p256dh=\(ok.p256dh)", "--field", "auth=\(ok.auth)"])
+        #expect(registered.contains("registered webpush device dv_"), "\(registered)")
+        try await carol.ok(["devices", "register", "--provider", "ntfy", "--field", "url=\(ntfy.topicURL("carol"))", "--field", "auth=tk_carol"])
+        // Bob's second device, over REST: a subscription the push service says is gone.
+        let rest = try await ProcessRunner.run("/usr/bin/curl", [
+            "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "\(url)/v1/devices", "-H", "Authorization: Bearer \(bobToken)",
+            "-H", "Content-Type: application/json", "-d", #"{"provider":"webpush","fields":{"endpoint":"\#(gone.endpoint)","p256dh":"\#(gone.p256dh)","auth":"\#(gone.auth)"}}"#,
+        ])
+        #expect(rest.out == "201", "\(rest)")
+        let refused = try await ProcessRunner.run("/usr/bin/curl", [
+            "-sS", "-X", "POST", "\(url)/v1/devices", "-H", "Authorization: Bearer \(bobToken)", "-d", #"{"provider":"apns","fields":{"token":"zz"}}"#,
+        ])
+        #expect(refused.out.contains("invalid_device") && refused.out.contains("hex"), "\(refused.out)")
+
+        // Alice writes the draft; bob and carol edit it too, which makes them followers.
+        let alice = ClientDoc(clientID: 700)
+        try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 1, create: true)
+        try await bob.ok(["sync"])
+        try await bob.ok(["draft", "caption", "d1", "--append", " (bob)"])
+        try await carol.ok(["sync"])
+        try await carol.ok(["draft", "caption", "d1", "--append", " (carol)"])
+        // Bob's and carol's edits reach each other (one window each), then a hundred of alice's make one more push each.
+        func bobSaw(_ text: String) async throws -> Int {
+            try await endpoint.log().filter { $0.sub == "ok" && ($0.plaintext ?? "").contains(text) }.count
+        }
+        func carolSaw(_ text: String) -> Int { ntfy.messages(topic: "carol").filter { $0.title.contains(text) }.count }
+        // Carol followed the draft only after bob's edit: she is not told of it.
+        try await eventually("bob told of carol's edit", timeout: .seconds(30)) { try await bobSaw("carol edited") == 1 }
+        // Both of bob's first pushes (the alert and the silent one) may have been in flight when the 410 came; none after it.
+        let goneTries = try await endpoint.log().filter { $0.sub == "gone" }.count
+        #expect((1...2).contains(goneTries))
+        try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 100)
+        try await eventually("one push each for alice's hundred edits", timeout: .seconds(30)) {
+            try await bobSaw("alice edited") == 1 && carolSaw("alice edited") == 1
+        }
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await bobSaw("alice edited") == 1 && carolSaw("alice edited") == 1, "one push per window, not per edit")
+        let bobLog = try await endpoint.log()
+        #expect(bobLog.flatMap(\.problems).isEmpty, "\(bobLog.flatMap(\.problems))")
+        #expect(bobLog.filter { $0.sub == "ok" && $0.plaintext == #"{"event":"background"}"# }.count == 1, "silent pushes are rate-limited per device")
+        let pushed = try #require(bobLog.first { ($0.plaintext ?? "").contains("alice edited") }?.plaintext)
+        #expect(pushed.contains("“Launch”") && !pushed.contains("(carol)"), "names the draft by its title and shows nothing of its text: \(pushed)")
+        #expect(ntfy.violations.isEmpty, "\(ntfy.violations)")
+        #expect(carolSaw("bob edited") == 0)
+        // The gone subscription was dropped at its first answer and never tried again.
+        #expect(try await endpoint.log().filter { $0.sub == "gone" }.count == goneTries)
+        let devices = try await server.admin(["push", "devices", "--user", "bob"])
+        #expect(devices.contains("dropped: 410"), "\(devices)")
+
+        // Carol watches live: her notifications come in-band, and her ntfy topic gets nothing.
+        let (watch, said) = try carol.watch()
+        defer { watch.terminate() }
+        try await eventually("carol's device registered on her live connection") { said.contains("event device.registered") }
+        try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 5)
+        try await eventually("the in-band event", timeout: .seconds(20)) { said.contains("event push.edits \(Self.draft)") }
+        try await eventually("bob's second push (his device is not connected)", timeout: .seconds(20)) { try await bobSaw("alice edited") == 2 }
+        #expect(carolSaw("alice edited") == 1, "no push to a device that got the event in-band")
+        watch.terminate()
+        watch.waitUntilExit()
+
+        // Carol's ntfy server is down while alice edits, then back: the push arrives, once.
+        ntfy.setDown(true)
+        try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 3)
+        try await eventually("a refused attempt", timeout: .seconds(20)) { ntfy.refusedWhileDown > 0 }
+        try await Task.sleep(for: .seconds(2))
+        ntfy.setDown(false)
+        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") == 2 }
+        try await Task.sleep(for: .seconds(3))
+        #expect(carolSaw("alice edited") == 2, "delivered once")
+        let log = try await server.admin(["push", "log", "--user", "carol"])
+        for outcome in ["delivered", "in-band", "retry"] { #expect(log.contains(outcome), "\(log)") }
+        let metrics = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "\(url)/metrics"]).out
+        #expect(metrics.contains(#"nest_push_deliveries_total{provider="ntfy",outcome="retry"}"#), "\(metrics.split(separator: "\n").filter { $0.contains("push") })")
+        #expect(metrics.contains(#"nest_push_deliveries_total{provider="webpush",outcome="gone"} \#(goneTries)"#))
+    }
+}
+
+extension ClientDoc {
+    /// The updates made since the last call, one per transaction (not merged).
+    func pendingUpdates() -> [[UInt8]] {
+        defer { _ = try? take() }
+        return pending
+    }
+}
