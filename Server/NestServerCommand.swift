@@ -96,6 +96,13 @@ struct Serve: AsyncParsableCommand {
         }
         config.push.vapidKeyFile = env["NEST_VAPID_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         config.push.vapidSubject = env["NEST_VAPID_SUBJECT"] ?? config.push.vapidSubject
+        config.push.apnsKeyFile = env["NEST_APNS_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        config.push.apnsKeyID = env["NEST_APNS_KEY_ID"]
+        config.push.apnsTeamID = env["NEST_APNS_TEAM_ID"]
+        config.push.apnsBaseURL = env["NEST_APNS_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        config.push.fcmServiceAccountFile = env["NEST_FCM_SERVICE_ACCOUNT"].flatMap { $0.isEmpty ? nil : $0 }
+        config.push.fcmBaseURL = env["NEST_FCM_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        config.push.caFile = env["NEST_PUSH_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         config.push.editsWindowSeconds = max(1, env["NEST_PUSH_EDITS_WINDOW_SECONDS"].flatMap(Int.init) ?? config.push.editsWindowSeconds)
         config.push.backgroundIntervalSeconds = max(0, env["NEST_PUSH_BACKGROUND_INTERVAL_SECONDS"].flatMap(Int.init) ?? config.push.backgroundIntervalSeconds)
         config.push.requestTimeoutSeconds = max(1, env["NEST_PUSH_TIMEOUT_SECONDS"].flatMap(Int.init) ?? config.push.requestTimeoutSeconds)

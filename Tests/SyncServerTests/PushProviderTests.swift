@@ -4,6 +4,8 @@ import Foundation
 import SyncProtocol
 @testable import SyncServer
 import TestHarness
+import NIOSSL
+import Synchronization
 import Testing
 
 @Suite("push: Web Push encryption and VAPID, device addresses, quiet hours")
@@ -135,6 +137,124 @@ struct WebPushProviderTests {
         #expect(log[1].plaintext == #"{"event":"background"}"# && log[1].urgency == "low")
         // Padded to a multiple of 64 bytes plus the header and tag: lengths say little.
         #expect(Set(log.prefix(2).map { ($0.bytes - 86 - 16) % 64 }) == [0])
+        try await http.shutdown()
+    }
+}
+
+@Suite("push: APNs over HTTP/2 and TLS, FCM HTTP v1 with its OAuth token, each against a local server that checks the contract")
+struct APNsFCMProviderTests {
+    static let alert = PushNotification(event: .aiReady, userID: "bob", documentID: "w1/draft/d1", title: "AI caption ready for “Launch”",
+                                        body: "Open the draft to accept or reject it.", actor: "")
+    static let silent = PushNotification(event: .background, userID: "bob", documentID: "w1/draft/d1", title: "", body: "", actor: "")
+
+    static func apnsDevice(_ n: Int) throws -> RegisteredDevice {
+        let a = try DeviceAddress(provider: "apns", fields: [.init("token", String(format: "%064x", n)), .init("topic", "app.clientnest")])
+        return RegisteredDevice(id: RegisteredDevice.id(for: a), userID: "bob", address: a, registeredAt: 0)
+    }
+
+    @Test("APNs: 200 pushes share one HTTP/2 connection and one provider token; each documented error maps to drop, retry or fail; an expired token is replaced once")
+    func apns() async throws {
+        let key = P256.Signing.PrivateKey()
+        let fake = FakeAPNs(teamID: "TEAM123456", keyID: "KEY1234567", publicKey: key.publicKey)
+        try await fake.start()
+        defer { fake.stop() }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.additionalTrustRoots = [.file(fake.certificateFile)]
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
+        // Token time runs from 50 minutes ago, so that moving it on stays in the past for the server.
+        let clock = Mutex(Date().addingTimeInterval(-50 * 60))
+        let token = APNsProviderToken(key: key, keyID: "KEY1234567", teamID: "TEAM123456", now: { clock.withLock { $0 } })
+        let provider = APNsProvider(http: http, token: token, baseURL: fake.baseURL)
+
+        let outcomes = try await withThrowingTaskGroup(of: PushOutcome.self) { group in
+            for i in 0..<200 {
+                let d = try Self.apnsDevice(i)
+                group.addTask { await provider.send(i % 10 == 0 ? Self.silent : Self.alert, to: d) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { if case .delivered(let id) = $0 { UUID(uuidString: id) != nil } else { false } }, "\(outcomes.filter { if case .delivered = $0 { false } else { true } })")
+        let first = fake.requests
+        #expect(first.count == 200 && first.allSatisfy(\.http2), "every push over HTTP/2")
+        #expect(Set(first.map(\.connection)).count == 1, "one connection, multiplexed")
+        #expect(Set(first.map(\.providerToken)).count == 1, "one provider token")
+        let silentOne = try #require(first.first { $0.headers["apns-push-type"] == "background" })
+        #expect(silentOne.headers["apns-priority"] == "5" && silentOne.headers["apns-topic"] == "app.clientnest")
+
+        // Reused for 19 minutes, replaced after 40.
+        clock.withLock { $0 += 19 * 60 }
+        #expect(token.token() == first[0].providerToken)
+        clock.withLock { $0 += 22 * 60 }
+        #expect(token.token() != first[0].providerToken)
+
+        let d = { (n: Int) throws -> RegisteredDevice in try Self.apnsDevice(1000 + n) }
+        let tokenOf = { (n: Int) in String(format: "%064x", 1000 + n) }
+        fake.script(tokenOf(1), .error(status: 410, reason: "Unregistered", timestamp: 1_796_000_000_000))
+        fake.script(tokenOf(2), .error(status: 400, reason: "BadDeviceToken"))
+        fake.script(tokenOf(3), .error(status: 400, reason: "BadCollapseId"))
+        fake.script(tokenOf(4), .error(status: 413, reason: "PayloadTooLarge"))
+        fake.script(tokenOf(5), .error(status: 429, reason: "TooManyRequests", retryAfter: 30))
+        fake.script(tokenOf(6), .error(status: 503, reason: "ServiceUnavailable"))
+        fake.script(tokenOf(7), .error(status: 403, reason: "InvalidProviderToken"))
+        #expect(await provider.send(Self.alert, to: try d(1)) == .gone("410 Unregistered", since: 1_796_000_000_000))
+        #expect(await provider.send(Self.alert, to: try d(2)) == .gone("400 BadDeviceToken", since: nil))
+        #expect(await provider.send(Self.alert, to: try d(3)) == .failed("400 BadCollapseId"))
+        #expect(await provider.send(Self.alert, to: try d(4)) == .failed("413 PayloadTooLarge"))
+        #expect(await provider.send(Self.alert, to: try d(5)) == .retry("429 TooManyRequests", after: .seconds(30)))
+        #expect(await provider.send(Self.alert, to: try d(6)) == .retry("503 ServiceUnavailable", after: nil))
+        guard case .failed(let why) = await provider.send(Self.alert, to: try d(7)), why.contains("NEST_APNS_KEY_ID") else { Issue.record("403 InvalidProviderToken"); return }
+
+        // An expired provider token: one new token, one more try.
+        let current = token.token()
+        fake.expire(providerToken: current)
+        guard case .delivered = await provider.send(Self.alert, to: try d(8)) else { Issue.record("not delivered after renewing"); return }
+        let tries = fake.requests.filter { $0.deviceToken == tokenOf(8) }
+        #expect(tries.count == 2 && tries[0].providerToken == current && tries[1].providerToken != current)
+
+        // A payload over 4 KB is refused before sending.
+        let big = PushNotification(event: .aiReady, userID: "bob", documentID: "w1/draft/d1", title: String(repeating: "é", count: 3000), body: "", actor: "")
+        let before = fake.requests.count
+        #expect(await provider.send(big, to: try d(9)) == .failed("the payload is over 4096 bytes"))
+        #expect(fake.requests.count == before)
+        #expect(fake.violations.isEmpty, "\(fake.violations)")
+        try await http.shutdown()
+    }
+
+    @Test("FCM: the access token is fetched once with a verified RS256 assertion and renewed once on 401; UNREGISTERED and SENDER_ID_MISMATCH drop, QUOTA_EXCEEDED waits for Retry-After")
+    func fcm() async throws {
+        let fake = try FakeFCM()
+        try await fake.start()
+        defer { fake.stop() }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sa-\(UUID().uuidString).json").path
+        try fake.serviceAccountJSON.write(toFile: file, atomically: true, encoding: .utf8)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let provider = FCMProvider(http: http, account: try FCMServiceAccount.load(file: file), baseURL: fake.baseURL)
+        func device(_ t: String) throws -> RegisteredDevice {
+            let a = try DeviceAddress(provider: "fcm", fields: [.init("token", t)])
+            return RegisteredDevice(id: RegisteredDevice.id(for: a), userID: "bob", address: a, registeredAt: 0)
+        }
+        #expect(await provider.send(Self.alert, to: try device("r1")) == .delivered("projects/nest-test/messages/1"))
+        #expect(await provider.send(Self.silent, to: try device("r1")) == .delivered("projects/nest-test/messages/2"))
+        #expect(fake.accessTokens.count == 1, "the access token is kept")
+        let alert = fake.messages[0], silent = fake.messages[1]
+        #expect((alert["notification"] as? String)?.contains("AI caption ready") == true && silent["notification"] == nil)
+        #expect((silent["apns"] as? String)?.contains("content-available") == true)
+
+        fake.script("gone", .error(status: 404, errorCode: "UNREGISTERED"))
+        fake.script("other", .error(status: 403, errorCode: "SENDER_ID_MISMATCH"))
+        fake.script("bad", .error(status: 400, errorCode: "INVALID_ARGUMENT"))
+        fake.script("busy", .error(status: 429, errorCode: "QUOTA_EXCEEDED", retryAfter: 7))
+        fake.script("down", .error(status: 503, errorCode: "UNAVAILABLE"))
+        #expect(await provider.send(Self.alert, to: try device("gone")) == .gone("UNREGISTERED", since: nil))
+        #expect(await provider.send(Self.alert, to: try device("other")) == .gone("SENDER_ID_MISMATCH", since: nil))
+        #expect(await provider.send(Self.alert, to: try device("bad")) == .failed("INVALID_ARGUMENT"))
+        #expect(await provider.send(Self.alert, to: try device("busy")) == .retry("QUOTA_EXCEEDED", after: .seconds(7)))
+        #expect(await provider.send(Self.alert, to: try device("down")) == .retry("UNAVAILABLE", after: nil))
+
+        fake.revokeAccessTokens()
+        #expect(await provider.send(Self.alert, to: try device("r1")) == .delivered("projects/nest-test/messages/3"))
+        #expect(fake.accessTokens.count == 2, "renewed once after the 401")
+        #expect(fake.violations.isEmpty, "\(fake.violations)")
         try await http.shutdown()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// The job engine of one node, wired: the projector that follows commits,
@@ -17,6 +18,8 @@ final class JobServices: Sendable {
     let liveDevices = LiveDevices()
     private let pushHTTP: HTTPClient?
     private let vapid: VAPID?
+    private let apnsToken: APNsProviderToken?
+    private let fcmAccount: FCMServiceAccount?
     private let store: (any DocumentStore & JobStore & ProjectionStore)?
     private let config: ServerConfiguration
     private let metrics: ServerMetrics
@@ -30,6 +33,15 @@ final class JobServices: Sendable {
         self.metrics = metrics
         self.logger = logger
         vapid = try config.push.vapidKeyFile.map { try VAPID.load(keyFile: $0, subject: config.push.vapidSubject) }
+        if let file = config.push.apnsKeyFile {
+            guard let kid = config.push.apnsKeyID, let team = config.push.apnsTeamID else {
+                throw ServerStartError(description: "APNs needs NEST_APNS_KEY_ID and NEST_APNS_TEAM_ID with NEST_APNS_KEY_FILE")
+            }
+            apnsToken = try APNsProviderToken.load(keyFile: file, keyID: kid, teamID: team)
+        } else {
+            apnsToken = nil
+        }
+        fcmAccount = try config.push.fcmServiceAccountFile.map(FCMServiceAccount.load(file:))
         guard let full = store as? any DocumentStore & JobStore & ProjectionStore else {
             self.store = nil
             projector = nil
@@ -46,6 +58,11 @@ final class JobServices: Sendable {
             relay = PushRelay(store: push, wakeup: wakeup, editsWindow: .seconds(config.push.editsWindowSeconds),
                               backgroundInterval: .seconds(config.push.backgroundIntervalSeconds), logger: logger)
             var hc = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(Int64(config.push.requestTimeoutSeconds))))
+            if let ca = config.push.caFile {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.file(ca)]
+                hc.tlsConfiguration = tls
+            }
             hc.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
             pushHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: hc)
         } else {
@@ -69,6 +86,8 @@ final class JobServices: Sendable {
             let timeout = TimeAmount.seconds(Int64(config.push.requestTimeoutSeconds))
             var providers: [String: any PushProvider] = ["ntfy": NtfyProvider(http: pushHTTP, timeout: timeout)]
             if let vapid { providers["webpush"] = WebPushProvider(http: pushHTTP, vapid: vapid, timeout: timeout) }
+            if let apnsToken { providers["apns"] = APNsProvider(http: pushHTTP, token: apnsToken, baseURL: config.push.apnsBaseURL, timeout: timeout) }
+            if let fcmAccount { providers["fcm"] = FCMProvider(http: pushHTTP, account: fcmAccount, baseURL: config.push.fcmBaseURL, timeout: timeout) }
             handlers[.pushNotify] = PushNotifyHandler(store: push, live: liveDevices, wakeup: wakeup, now: now)
             handlers[.pushEdits] = PushEditsHandler(store: push, relay: relay)
             handlers[.pushDeliver] = PushDeliverHandler(store: push, providers: providers, metrics: PushMetrics(registry: metrics.registry),
