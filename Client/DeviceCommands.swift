@@ -48,7 +48,7 @@ struct Devices: AsyncParsableCommand {
                 throw ExitCode(3)
             }
             if global.json { return try Output.json(["device": id, "provider": address.provider]) }
-            print("registered \(address.provider) device \(id); while `nest watch` runs, notifications arrive there instead of as pushes")
+            print("registered \(address.provider) device \(id); while `nest watch` runs, notifications show there instead of as pushes")
         }
     }
 

@@ -70,9 +70,9 @@ WP_ENDPOINT = 'https://push.example.net/p/AbC-1'
 WP_KEY = 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4'
 WP_AUTH = 'BTBZMqHH6r4Tts7J_aSIgg'
 add('registerDevice webpush', {'type': 'registerDevice', 'requestID': 3, 'provider': 'webpush',
-                               'fields': [['auth', WP_AUTH], ['endpoint', WP_ENDPOINT], ['p256dh', WP_KEY]]},
+                               'fields': [['auth', WP_AUTH], ['endpoint', WP_ENDPOINT], ['p256dh', WP_KEY]], 'inBand': True},
     uint(18) + uint(3) + string('webpush') + uint(3) + string('auth') + string(WP_AUTH) + string('endpoint') + string(WP_ENDPOINT)
-    + string('p256dh') + string(WP_KEY))
+    + string('p256dh') + string(WP_KEY) + uint(1))
 add('deviceRegistered', {'type': 'deviceRegistered', 'requestID': 3, 'deviceID': 'dv_7f3a'},
     uint(19) + uint(3) + string('dv_7f3a'))
 add('deviceRefused invalid_device', {'type': 'deviceRefused', 'requestID': 4, 'code': 16, 'text': 'apns: missing topic'},
@@ -82,6 +82,7 @@ invalid = [
     {'name': 'empty', 'hex': ''},
     {'name': 'unknown type 21', 'hex': uint(21).hex()},
     {'name': 'registerDevice with a field name and no value', 'hex': (uint(18) + uint(1) + string('ntfy') + uint(1) + string('url')).hex()},
+    {'name': 'registerDevice with inBand 2', 'hex': (uint(18) + uint(1) + string('ntfy') + uint(0) + uint(2)).hex()},
     {'name': 'truncated ack', 'hex': (uint(7) + string(DOC) + uint(7)).hex()},
     {'name': 'trailing byte', 'hex': (uint(15) + uint(5) + b'\x00').hex()},
     {'name': 'string longer than message', 'hex': (uint(17) + uint(50) + b'abc').hex()},

@@ -114,7 +114,9 @@ final class SyncSession {
             lastRowSeen = try store.lastUpdateSeq()
             if let device = try store.pushDevice() {
                 deviceRegistration = 1
-                try await write(.registerDevice(requestID: 1, provider: device.address.provider, fields: device.address.fields))
+                // Only a watching client shows notifications: a one-off sync leaves them to pushes.
+                try await write(.registerDevice(requestID: 1, provider: device.address.provider, fields: device.address.fields,
+                                                inBand: options.mode == .watch))
             }
             try await requestCatalog()
         case .catalog(let cursor, let entries):

@@ -76,7 +76,7 @@ extension NestMessage {
             e.writeVarUInt(n)
         case .reauth(let token):
             e.writeVarString(token)
-        case .registerDevice(let request, let provider, let fields):
+        case .registerDevice(let request, let provider, let fields, let inBand):
             e.writeVarUInt(request)
             e.writeVarString(provider)
             e.writeVarUInt(fields.count)
@@ -84,6 +84,7 @@ extension NestMessage {
                 e.writeVarString(f.name)
                 e.writeVarString(f.value)
             }
+            e.writeVarUInt(inBand ? 1 : 0)
         case .deviceRegistered(let request, let device):
             e.writeVarUInt(request)
             e.writeVarString(device)
@@ -163,7 +164,12 @@ extension NestMessage {
             let n = try d.readCount(minimumBytesEach: 2)
             var fields: [DeviceField] = []
             for _ in 0..<n { fields.append(DeviceField(try d.readVarString(), try d.readVarString())) }
-            return .registerDevice(requestID: request, provider: provider, fields: fields)
+            let at = d.position
+            switch try d.readVarUInt() {
+            case 0: return .registerDevice(requestID: request, provider: provider, fields: fields, inBand: false)
+            case 1: return .registerDevice(requestID: request, provider: provider, fields: fields, inBand: true)
+            default: throw SyncProtocolError(.badMessage, offset: at, "inBand must be 0 or 1")
+            }
         case 19: return .deviceRegistered(requestID: try d.readVarUInt(), deviceID: try d.readVarString())
         case 20: return .deviceRefused(requestID: try d.readVarUInt(), code: ErrorCode(rawValue: try d.readVarUInt()), text: try d.readVarString())
         default:

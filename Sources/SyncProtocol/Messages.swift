@@ -93,9 +93,10 @@ public enum NestMessage: Sendable, Hashable {
     case ping(nonce: Int)
     case pong(nonce: Int)
     case reauth(token: String)
-    /// Registers this device for pushes (PROTOCOL.md section 4.6): the provider and its address fields.
-    case registerDevice(requestID: Int, provider: String, fields: [DeviceField])
-    /// The device is registered under `deviceID`; while this connection is open it gets events in-band instead.
+    /// Registers this device for pushes (PROTOCOL.md section 4.6): the provider and its address fields, and
+    /// whether this connection shows notifications (then, while it is open, they come in-band instead of as pushes).
+    case registerDevice(requestID: Int, provider: String, fields: [DeviceField], inBand: Bool)
+    /// The device is registered under `deviceID`.
     case deviceRegistered(requestID: Int, deviceID: String)
     /// The registration was refused (`invalid_device`, `store_unavailable`).
     case deviceRefused(requestID: Int, code: ErrorCode, text: String)

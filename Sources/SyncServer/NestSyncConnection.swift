@@ -351,8 +351,8 @@ struct NestSyncConnection: Sendable {
                 reply(.error(code: .unauthenticated, text: "reauth refused", documentID: ""))
                 throw ConnectionClosed(code: CloseCode.unauthenticated, reason: "reauth refused")
             }
-        case .registerDevice(let request, let provider, let fields):
-            return await registerDevice(request, provider: provider, fields: fields, userID: session.userID, reply: reply)
+        case .registerDevice(let request, let provider, let fields, let inBand):
+            return await registerDevice(request, provider: provider, fields: fields, inBand: inBand, userID: session.userID, reply: reply)
         case .welcome, .ack, .refused, .broadcast, .error, .catalog, .event, .deviceRegistered, .deviceRefused:
             reply(.error(code: .badMessage, text: "server-to-client message", documentID: ""))
             return false
@@ -363,7 +363,7 @@ struct NestSyncConnection: Sendable {
 extension NestSyncConnection {
     /// Registers the connection's device for pushes; while the connection is
     /// open, its notifications come in-band instead (PROTOCOL.md section 4.6).
-    func registerDevice(_ request: Int, provider: String, fields: [DeviceField], userID: String,
+    func registerDevice(_ request: Int, provider: String, fields: [DeviceField], inBand: Bool, userID: String,
                         reply: @escaping @Sendable (NestMessage) -> Void) async -> Bool {
         guard let push = store as? any PushStore else {
             reply(.deviceRefused(requestID: request, code: .internal, text: "this server keeps no devices"))
@@ -376,7 +376,7 @@ extension NestSyncConnection {
         }
         do {
             let device = try await push.registerDevice(userID: userID, address: address, now: epochMillis(Date()))
-            server.liveDevices.attach(device.id, connection: id, send: reply)
+            if inBand { server.liveDevices.attach(device.id, connection: id, send: reply) }
             reply(.deviceRegistered(requestID: request, deviceID: device.id))
             return true
         } catch {

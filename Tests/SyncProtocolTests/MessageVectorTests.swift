@@ -65,7 +65,7 @@ struct MessageVectorTests {
         case "reauth": return .reauth(token: str(m["token"]))
         case "registerDevice":
             return .registerDevice(requestID: int(m["requestID"]), provider: str(m["provider"]),
-                                   fields: list(m["fields"]).map { DeviceField(str(list($0)[0]), str(list($0)[1])) })
+                                   fields: list(m["fields"]).map { DeviceField(str(list($0)[0]), str(list($0)[1])) }, inBand: m["inBand"] == .bool(true))
         case "deviceRegistered": return .deviceRegistered(requestID: int(m["requestID"]), deviceID: str(m["deviceID"]))
         case "deviceRefused": return .deviceRefused(requestID: int(m["requestID"]), code: ErrorCode(rawValue: int(m["code"])), text: str(m["text"]))
         default: return nil

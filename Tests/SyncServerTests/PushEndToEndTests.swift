@@ -162,6 +162,62 @@ struct PushEndToEndTests {
     }
 }
 
+extension PushEndToEndTests {
+    @Test("a title conflict made offline pushes once, to the user whose edit lost; an @mention in a comment pushes to the one mentioned")
+    func conflictAndMention() async throws {
+        let ntfy = FakeNtfy()
+        try await ntfy.start()
+        defer { ntfy.stop() }
+        let server = try ServerProcess()
+        let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        let malloryToken = try await server.token("mallory", workspace: "w2", role: "owner")
+        try await server.start()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)"
+        let mallory = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "-X", "POST", "\(url)/v1/devices", "-H", "Authorization: Bearer \(malloryToken)",
+                                                                    "-d", #"{"provider":"ntfy","fields":{"url":"\#(ntfy.topicURL("mallory"))"}}"#])
+        #expect(mallory.status == 0, "\(mallory)")
+        let alice = NestDevice(), bob = NestDevice()
+        try await alice.ok(["login", "--server", url, "--token", aliceToken, "--workspace", "w1"])
+        try await bob.ok(["login", "--server", url, "--token", bobToken, "--workspace", "w1"])
+        try await alice.ok(["devices", "register", "--provider", "ntfy", "--field", "url=\(ntfy.topicURL("alice"))"])
+        try await bob.ok(["devices", "register", "--provider", "ntfy", "--field", "url=\(ntfy.topicURL("bob"))"])
+        // Only conflicts and mentions here: edits of followed drafts stay quiet.
+        for token in [aliceToken, bobToken] {
+            let r = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "-X", "PUT", "\(url)/v1/push/preferences", "-H", "Authorization: Bearer \(token)",
+                                                                  "-d", #"{"events":["conflict","mention"]}"#])
+            #expect(r.status == 0 && r.out.contains(#""events":["conflict","mention"]"#), "\(r)")
+        }
+        try await alice.ok(["drafts", "new", "--id", "d2", "--title", "Spring"])
+        try await bob.ok(["sync"])
+        try await alice.ok(["drafts", "edit", "d2", "--title", "Spring A", "--offline"])
+        try await bob.ok(["drafts", "edit", "d2", "--title", "Spring B", "--offline"])
+        try await alice.ok(["sync"])
+        try await bob.ok(["sync"])
+        try await alice.ok(["sync"])
+        let listed = try JSONSerialization.jsonObject(with: Data(try await bob.ok(["conflicts", "list", "--json"]).utf8)) as? [[String: Any]] ?? []
+        let conflict = try #require(listed.first?["conflict"] as? [String: Any])
+        let loser = try #require(conflict["loserUser"] as? String), winner = try #require(conflict["winnerUser"] as? String)
+        try await eventually("the conflict push", timeout: .seconds(20)) { !ntfy.messages(topic: loser).isEmpty }
+        try await Task.sleep(for: .seconds(2))
+        let toLoser = ntfy.messages(topic: loser)
+        #expect(toLoser.count == 1 && toLoser[0].title.contains("\(winner) overwrote your title in “Spring"), "\(toLoser)")
+        #expect(!toLoser[0].body.contains("Spring A") && !toLoser[0].body.contains("Spring B"), "the values are not in the push")
+        #expect(ntfy.messages(topic: winner).isEmpty, "the user whose value won is not told")
+
+        try await bob.ok(["drafts", "edit", "d2", "--comment", "@alice can you check the hashtags? cc ops@example.com @mallory"])
+        try await eventually("the mention push", timeout: .seconds(20)) { ntfy.messages(topic: "alice").contains { $0.title.contains("bob mentioned you") } }
+        let mention = try #require(ntfy.messages(topic: "alice").first { $0.title.contains("mentioned") })
+        #expect(!mention.body.contains("hashtags"), "the comment's text is not in the push")
+        try await bob.ok(["sync"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(ntfy.messages(topic: "alice").filter { $0.title.contains("mentioned") }.count == 1, "told once")
+        #expect(ntfy.messages(topic: "bob").allSatisfy { !$0.title.contains("mentioned") })
+        #expect(ntfy.messages(topic: "mallory").isEmpty, "someone outside the workspace hears nothing of its drafts")
+    }
+}
+
 extension ClientDoc {
     /// The updates made since the last call, one per transaction (not merged).
     func pendingUpdates() -> [[UInt8]] {

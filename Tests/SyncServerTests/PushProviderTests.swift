@@ -83,6 +83,12 @@ struct PushUnitTests {
         }
     }
 
+    @Test("mentions: @ids in a comment, each once; an e-mail address is not a mention")
+    func mentions() {
+        #expect(DocumentNotice.mentions(in: "@alice, @bob.smith. mail ops@example.com or @alice again (@carol-x)") == ["alice", "bob.smith", "carol-x"])
+        #expect(DocumentNotice.mentions(in: "no one @ all") == [])
+    }
+
     @Test("quiet hours end in the user's zone, across midnight and a DST change; outside them nothing waits")
     func quietHours() throws {
         let q = try #require(QuietHours(range: "22:00-07:00", timeZone: "Europe/Berlin"))

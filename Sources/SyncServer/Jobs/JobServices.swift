@@ -52,7 +52,6 @@ final class JobServices: Sendable {
         }
         self.store = full
         let now: @Sendable () -> Int64 = { epochMillis(Date()) }
-        projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, offPeak: config.aiOffPeak, now: now), logger: logger)
         http = config.ai.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: $0)) }
         if let push = store as? any PushStore & JobStore {
             relay = PushRelay(store: push, wakeup: wakeup, editsWindow: .seconds(config.push.editsWindowSeconds),
@@ -69,6 +68,8 @@ final class JobServices: Sendable {
             relay = nil
             pushHTTP = nil
         }
+        projector = Projector(store: full, triggers: ProjectionTriggers(jobs: full, wakeup: wakeup, logger: logger, offPeak: config.aiOffPeak, now: now,
+                                                                        relay: relay), logger: logger)
     }
 
     /// Makes the worker, once the rooms (which the server's edits go through) exist.
@@ -81,7 +82,7 @@ final class JobServices: Sendable {
                                                  usage: store as? any AIUsageStore, monthlyTokenBudget: config.aiMonthlyTokenBudget, logger: logger,
                                                  notify: { [relay] n, key in await relay?.notifyLogging(n, uniqueKey: key) })
         }
-        if let push = store as? any PushStore & JobStore & ProjectionStore, let relay, let pushHTTP {
+        if let push = store as? any PushStore & JobStore & ProjectionStore & DocumentStore, let relay, let pushHTTP {
             let now: @Sendable () -> Date = { Date() }
             let timeout = TimeAmount.seconds(Int64(config.push.requestTimeoutSeconds))
             var providers: [String: any PushProvider] = ["ntfy": NtfyProvider(http: pushHTTP, timeout: timeout)]

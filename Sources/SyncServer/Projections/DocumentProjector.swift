@@ -1,4 +1,5 @@
 import CRDT
+import Foundation
 import Model
 
 /// Reads a typed document's projection rows: a pure function of the stored
@@ -13,6 +14,11 @@ enum DocumentProjector {
     /// The rows of `stored`, the document `documentID` at its last sequence;
     /// nil for a document that is not a typed one (a plain Yjs document).
     static func project(documentID: String, stored: StoredDocument) throws(Skipped) -> DocumentProjection? {
+        try projectWithNotices(documentID: documentID, stored: stored, now: Date())?.0
+    }
+
+    /// The rows, and what the document has to tell people (conflicts, mentions) as of `now`.
+    static func projectWithNotices(documentID: String, stored: StoredDocument, now: Date) throws(Skipped) -> (DocumentProjection, [DocumentNotice])? {
         guard let name = try? DocumentName(parsing: documentID) else { return nil }
         let doc = Doc()
         do {
@@ -21,7 +27,7 @@ enum DocumentProjector {
         } catch {
             throw Skipped(description: "\(documentID) does not decode: \(error)")
         }
-        return try project(name: name, doc: doc, version: stored.lastSeq)
+        return (try project(name: name, doc: doc, version: stored.lastSeq), DocumentNotice.read(name: name, doc: doc, now: now))
     }
 
     static func project(name: DocumentName, doc: Doc, version: Int) throws(Skipped) -> DocumentProjection {

@@ -84,26 +84,30 @@ public final class Projector: Service {
 
     private func rebuildBatch(_ ids: [String]) async -> (written: [DocumentProjection], retried: Bool) {
         let store = self.store
-        let read: [(String, Result<DocumentProjection?, any Error>)] = await withTaskGroup(of: (String, Result<DocumentProjection?, any Error>).self) { group in
+        typealias Read = (String, Result<(DocumentProjection, [DocumentNotice])?, any Error>)
+        let read: [Read] = await withTaskGroup(of: Read.self) { group in
             for id in ids {
                 group.addTask {
                     do {
                         let stored = try await store.load(documentID: id)
-                        return (id, .success(try DocumentProjector.project(documentID: id, stored: stored)))
+                        return (id, .success(try DocumentProjector.projectWithNotices(documentID: id, stored: stored, now: Date())))
                     } catch {
                         return (id, .failure(error))
                     }
                 }
             }
-            var out: [(String, Result<DocumentProjection?, any Error>)] = []
+            var out: [Read] = []
             for await r in group { out.append(r) }
             return out
         }
         var projections: [DocumentProjection] = []
+        var notices: [String: [DocumentNotice]] = [:]
         var retry: [String] = []
         for (id, result) in read {
             switch result {
-            case .success(let p?): projections.append(p)
+            case .success(let (p, n)?):
+                projections.append(p)
+                notices[id] = n
             case .success(nil): break
             case .failure(let error as StoreError):
                 logger.warning("projection rebuild failed", metadata: ["document": "\(id)", "error": "\(error)"])
@@ -124,7 +128,7 @@ public final class Projector: Service {
         }
         for p in written {
             do {
-                try await triggers?.projected(p)
+                try await triggers?.projected(p, notices: notices[p.documentID] ?? [])
             } catch {
                 logger.warning("projection triggers failed", metadata: ["document": "\(p.documentID)", "error": "\(error)"])
                 retry.append(p.documentID)
@@ -148,7 +152,12 @@ public final class ProjectionTriggers: Sendable {
     private let offPeak: OffPeakWindow?
 
     /// - Parameter offPeak: low-priority AI requests are scheduled to start in this window; nil: at once.
-    public init(jobs: any JobStore, wakeup: Wakeup, logger: Logger, offPeak: OffPeakWindow? = nil, now: @escaping @Sendable () -> Int64) {
+    /// Where conflicts and mentions become notifications; nil: nobody is told.
+    private let relay: PushRelay?
+
+    public init(jobs: any JobStore, wakeup: Wakeup, logger: Logger, offPeak: OffPeakWindow? = nil, now: @escaping @Sendable () -> Int64,
+                relay: PushRelay? = nil) {
+        self.relay = relay
         self.jobs = jobs
         self.wakeup = wakeup
         self.logger = logger
@@ -165,7 +174,15 @@ public final class ProjectionTriggers: Sendable {
         try await projected(p)
     }
 
-    func projected(_ p: DocumentProjection) async throws(StoreError) {
+    func projected(_ p: DocumentProjection, notices: [DocumentNotice] = []) async throws(StoreError) {
+        if let relay {
+            let title = p.drafts.first?.title ?? ""
+            // Unique keys: a notice already told (on this or another node, before a restart) is not told again.
+            for n in notices {
+                let (notification, key) = n.notification(documentID: p.documentID, title: title)
+                try await relay.notify(notification, uniqueKey: key)
+            }
+        }
         for r in p.aiRequests where r.status == AIStatus.requested.rawValue {
             let args = AIJobArguments(documentID: r.documentID, requestID: r.requestID)
             let t = now()

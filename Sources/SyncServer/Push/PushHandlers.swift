@@ -15,7 +15,7 @@ public struct PushDeliveryArguments: Codable, Sendable, Equatable {
 /// so a rerun after a crash queues nothing twice). Alerts in the user's quiet
 /// hours wait for their end; silent pushes do not.
 struct PushNotifyHandler: JobHandler {
-    let store: any PushStore & JobStore
+    let store: any PushStore & JobStore & DocumentStore
     let live: LiveDevices
     let wakeup: Wakeup
     let now: @Sendable () -> Date
@@ -25,6 +25,11 @@ struct PushNotifyHandler: JobHandler {
         do { n = try PushJSON.decode(PushNotification.self, job.arguments, "a notification") } catch { throw .permanent("\(error)") }
         let prefs: PushPreferences, devices: [RegisteredDevice]
         do {
+            // Only members hear of a workspace's documents (a comment can @mention anyone).
+            if let ws = (try? DocumentName(parsing: n.documentID))?.workspace,
+               !(try await store.memberships(userID: n.userID)).contains(where: { $0.workspaceID == ws }) {
+                return #"{"skipped":"not a member of the document's workspace"}"#
+            }
             prefs = try await store.pushPreferences(userID: n.userID)
             devices = try await store.devices(userID: n.userID, includeDropped: false)
         } catch {
