@@ -83,6 +83,14 @@ struct PushUnitTests {
         }
     }
 
+    @Test("an ntfy topic URL splits into the server (with any path) and the topic")
+    func ntfyURL() {
+        #expect(NtfyProvider.split("https://ntfy.sh/alice") ?? ("", "") == ("https://ntfy.sh", "alice"))
+        #expect(NtfyProvider.split("http://127.0.0.1:8789/ntfy/alice/") ?? ("", "") == ("http://127.0.0.1:8789/ntfy", "alice"))
+        #expect(NtfyProvider.split("https://ntfy.sh/") == nil)
+        #expect(NtfyProvider.split("https://ntfy.sh") == nil)
+    }
+
     @Test("mentions: @ids in a comment, each once; an e-mail address is not a mention")
     func mentions() {
         #expect(DocumentNotice.mentions(in: "@alice, @bob.smith. mail ops@example.com or @alice again (@carol-x)") == ["alice", "bob.smith", "carol-x"])

@@ -3,12 +3,13 @@ import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOFoundationCompat
 import Synchronization
 
-/// A local ntfy server for tests: `POST /<topic>` with the message as body
-/// and `Title`, `Priority`, `Tags` headers, as ntfy's publish API takes it.
-/// It checks the request (method, a body, a numeric priority 1–5, the
-/// expected auth) and answers 200 with ntfy's JSON, or 503 while ``down`` is set.
+/// A local ntfy server for tests, taking ntfy's JSON publishing (`POST /`
+/// with `topic`, `title`, `message`, `priority`, `tags`). It checks the
+/// request (JSON, a topic, a message, a priority 1–5, tags as strings, the
+/// expected auth) and answers 200 with ntfy's JSON, or 503 while down.
 public final class FakeNtfy: Sendable {
     /// A message as received.
     public struct Message: Sendable, Equatable {
@@ -44,18 +45,22 @@ public final class FakeNtfy: Sendable {
 
     public func start() async throws {
         let router = Router()
-        router.post("/:topic") { request, context -> Response in
-            let body = String(buffer: try await request.body.collect(upTo: 64 << 10))
-            let topic = context.parameters.get("topic") ?? ""
+        // ntfy's JSON publishing: `POST /` with the topic in the body.
+        router.post("/") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 64 << 10)
             if self.isDown.withLock({ $0 }) {
                 self.refused.withLock { $0 += 1 }
                 return Response(status: .serviceUnavailable)
             }
             var wrong: [String] = []
-            let h = { (name: String) in HTTPField.Name(name).flatMap { request.headers[$0] } }
-            let priority = h("Priority") ?? ""
-            if !["1", "2", "3", "4", "5"].contains(priority) { wrong.append("Priority \(priority) is not 1-5") }
-            if body.isEmpty { wrong.append("empty message") }
+            let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+            let topic = json["topic"] as? String ?? ""
+            if topic.isEmpty { wrong.append("no topic") }
+            if request.headers[.contentType]?.hasPrefix("application/json") != true { wrong.append("Content-Type is not JSON") }
+            let priority = json["priority"] as? Int ?? 0
+            if !(1...5).contains(priority) { wrong.append("priority \(priority) is not 1-5") }
+            if (json["message"] as? String ?? "").isEmpty { wrong.append("empty message") }
+            if let tags = json["tags"], !(tags is [String]) { wrong.append("tags must be a list of strings") }
             if let expected = self.expectedAuthorization, request.headers[.authorization] != expected {
                 wrong.append("Authorization is \(request.headers[.authorization] ?? "missing")")
             }
@@ -63,15 +68,14 @@ public final class FakeNtfy: Sendable {
                 self.problems.withLock { $0 += wrong }
                 return Response(status: .badRequest)
             }
-            let message = Message(topic: topic, title: h("Title") ?? "", body: body, priority: priority, tags: h("Tags") ?? "",
-                                  authorization: request.headers[.authorization])
+            let message = Message(topic: topic, title: json["title"] as? String ?? "", body: json["message"] as? String ?? "", priority: String(priority),
+                                  tags: (json["tags"] as? [String] ?? []).joined(separator: ","), authorization: request.headers[.authorization])
             let count = self.received.withLock { list -> Int in
                 list.append(message)
                 return list.count
             }
-            let id = "m\(count)"
-            let json = #"{"id":"\#(id)","time":\#(Int(Date().timeIntervalSince1970)),"event":"message","topic":"\#(topic)"}"#
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+            let answer = #"{"id":"m\#(count)","time":\#(Int(Date().timeIntervalSince1970)),"event":"message","topic":"\#(topic)"}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
         var logger = Logger(label: "fake-ntfy")
         logger.logLevel = .error

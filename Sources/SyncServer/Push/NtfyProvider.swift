@@ -5,8 +5,10 @@ import Foundation
 public import NIOCore
 import SyncProtocol
 
-/// ntfy (and ntfy-style targets): `POST` the message to the topic URL with
-/// `Title`, `Priority` and `Tags`, bearer or basic auth.
+/// ntfy (and ntfy-style targets): the message published as JSON to the
+/// server (`POST {server}/` with `topic`, `title`, `message`, `priority`,
+/// `tags`), so that titles in any language survive (HTTP headers are not
+/// UTF-8); bearer or basic auth.
 public struct NtfyProvider: PushProvider {
     let http: HTTPClient
     let timeout: TimeAmount
@@ -20,16 +22,16 @@ public struct NtfyProvider: PushProvider {
         guard case .ntfy(let url, let auth) = device.address else { return .failed("not an ntfy topic") }
         // ntfy shows every message: there is no silent one to wake an app with.
         guard !n.event.isSilent else { return .failed("ntfy has no silent pushes") }
-        var request = HTTPClientRequest(url: url)
+        guard let (server, topic) = Self.split(url) else { return .failed("not an ntfy topic URL: \(url)") }
+        var request = HTTPClientRequest(url: server + "/")
         request.method = .POST
-        request.headers.add(name: "Title", value: Self.headerSafe(n.title))
-        request.headers.add(name: "Priority", value: n.event == .edits ? "3" : "4")
-        request.headers.add(name: "Tags", value: n.event.rawValue)
-        request.headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        request.headers.add(name: "Content-Type", value: "application/json")
         if let auth {
             request.headers.add(name: "Authorization", value: auth.contains(":") ? "Basic \(Data(auth.utf8).base64EncodedString())" : "Bearer \(auth)")
         }
-        request.body = .bytes(ByteBuffer(string: n.body))
+        let message: [String: Any] = ["topic": topic, "title": n.title, "message": n.body.isEmpty ? n.title : n.body,
+                                      "priority": n.event == .edits ? 3 : 4, "tags": [n.event.rawValue]]
+        request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys])) ?? Data()))
         do {
             let response = try await http.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 64 << 10)
@@ -48,8 +50,12 @@ public struct NtfyProvider: PushProvider {
         }
     }
 
-    /// HTTP header values carry no line breaks; ntfy reads UTF-8 titles.
-    static func headerSafe(_ s: String) -> String {
-        String(s.map { $0.isNewline ? " " : $0 }.prefix(200))
+    /// `https://ntfy.sh/alice` → (`https://ntfy.sh`, `alice`); a server under a path keeps it.
+    static func split(_ url: String) -> (server: String, topic: String)? {
+        var u = url
+        while u.hasSuffix("/") { u.removeLast() }
+        guard let slash = u.lastIndex(of: "/"), u[..<slash].contains("://"), !u[..<slash].hasSuffix("/") else { return nil }
+        let topic = String(u[u.index(after: slash)...])
+        return topic.isEmpty ? nil : (String(u[..<slash]), topic)
     }
 }
