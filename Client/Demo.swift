@@ -33,9 +33,21 @@ struct Demo: AsyncParsableCommand {
         let (ports, portFeed) = AsyncStream<Int>.makeStream()
         let serverConfig = config
         let server = Task { try await NestServerApp.run(serverConfig, logger: logger) { portFeed.yield($0) } }
-        defer { server.cancel() }
         var portIterator = ports.makeAsyncIterator()
         guard let port = await portIterator.next() else { throw ValidationError("the embedded server did not start") }
+        // The server is stopped and awaited on every way out, so that it closes its connections and clients itself.
+        do {
+            try await tour(port: port, root: root, workspace: workspace, verifier: verifier, config: serverConfig)
+        } catch {
+            server.cancel()
+            _ = await server.result
+            throw error
+        }
+        server.cancel()
+        _ = await server.result
+    }
+
+    private func tour(port: Int, root: String, workspace: String, verifier: TokenVerifier, config: ServerConfiguration) async throws {
         print("▶ embedded nest-server on 127.0.0.1:\(port) (SQLite in \(config.dataDirectory)); workspace \(workspace): alice (owner), bob (editor)")
         print("  AI: \(config.ai.map { "\($0.model) at \($0.baseURL)\($0.note.map { " — \($0)" } ?? "")" } ?? "no provider configured (NEST_AI_BASE_URL)")")
 

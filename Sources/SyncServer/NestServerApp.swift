@@ -130,56 +130,64 @@ public enum NestServerApp {
         }()
         // The server, the job services, a watcher that applies membership changes to live connections within a
         // second, and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
-        try await withThrowingTaskGroup(of: ServeTask.self) { group in
-            group.addTask {
-                try await app.runService()
-                return .server
-            }
-            if let jobGroup {
+        // Whatever ends the server (a signal, a cancelled task, a failure), connections and clients are closed.
+        let outcome: Result<Void, any Error>
+        do {
+            try await withThrowingTaskGroup(of: ServeTask.self) { group in
                 group.addTask {
-                    try await jobGroup.run()
-                    return .jobs
+                    try await app.runService()
+                    return .server
                 }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(2))
-                    let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
-                    if r.removedIdle + r.unloadedForBudget > 0 {
-                        logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
+                if let jobGroup {
+                    group.addTask {
+                        try await jobGroup.run()
+                        return .jobs
                     }
-                    HeapTrim.returnFreePages()
                 }
-                return .loop
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(500))
-                    await live.check(store, logger: logger)
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(2))
+                        let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
+                        if r.removedIdle + r.unloadedForBudget > 0 {
+                            logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
+                        }
+                        HeapTrim.returnFreePages()
+                    }
+                    return .loop
                 }
-                return .loop
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(config.keepaliveSeconds))
-                    peers.keepalive()
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(500))
+                        await live.check(store, logger: logger)
+                    }
+                    return .loop
                 }
-                return .loop
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(config.keepaliveSeconds))
+                        peers.keepalive()
+                    }
+                    return .loop
+                }
+                // Until the server stops; then the job services finish gracefully, then the loops are cancelled.
+                var jobsRunning = jobGroup != nil
+                while let finished = try await group.next(), finished != .server {
+                    if finished == .jobs { jobsRunning = false }
+                }
+                if jobsRunning, let jobGroup {
+                    await jobGroup.triggerGracefulShutdown()
+                    while let finished = try await group.next(), finished != .jobs {}
+                }
+                group.cancelAll()
             }
-            // Until the server stops; then the job services finish gracefully, then the loops are cancelled.
-            var jobsRunning = jobGroup != nil
-            while let finished = try await group.next(), finished != .server {
-                if finished == .jobs { jobsRunning = false }
-            }
-            if jobsRunning, let jobGroup {
-                await jobGroup.triggerGracefulShutdown()
-                while let finished = try await group.next(), finished != .jobs {}
-            }
-            group.cancelAll()
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
         }
         // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
         await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
-        try? await jobs?.shutdown()
+        await jobs?.shutdown()
+        try outcome.get()
     }
 
     /// The tasks `serve` runs side by side, as they end.

@@ -110,8 +110,9 @@ final class JobServices: Sendable {
         return out
     }
 
-    func shutdown() async throws {
-        try await http?.shutdown()
-        try await pushHTTP?.shutdown()
+    /// Closes the HTTP clients; each is closed whatever the other does.
+    func shutdown() async {
+        try? await http?.shutdown()
+        try? await pushHTTP?.shutdown()
     }
 }
