@@ -17,6 +17,9 @@ let usageText = """
       jobs [--database-url URL] [--jobs N] [--idle-samples N] [--ai-requests N] [--projection-rate R] [--projection-seconds S] [--json]
                                          the job engine: queue throughput on two PostgreSQL workers, idle start (NOTIFY and
                                          the poll alone), AI result latency, projection lag under load
+      push [--samples N] [--notifications N] [--concurrency C] [--json]
+                                         the push relay: commit-to-provider latency of a mention, and the queue's drain
+                                         rate to a local APNs (HTTP/2) and Web Push service against each provider alone
       relay-floor [--port P] [--threads N]
                                          the bare relay that --floor measures (no document, store or auth)
       --help                             this text
@@ -37,6 +40,8 @@ case "server":
     exit(await ServerBenchCommand.run(Array(arguments.dropFirst())))
 case "jobs":
     exit(await JobsBenchCommand.run(Array(arguments.dropFirst())))
+case "push":
+    exit(await PushBenchCommand.run(Array(arguments.dropFirst())))
 case "relay-floor":
     exit(await RelayFloorCommand.run(Array(arguments.dropFirst())))
 case "--version":

@@ -19,6 +19,8 @@ public final class FakeNtfy: Sendable {
         public var priority: String
         public var tags: String
         public var authorization: String?
+        /// When it arrived (for latency measurements).
+        public var receivedAt: ContinuousClock.Instant
     }
 
     private let received = Mutex<[Message]>([])
@@ -69,7 +71,8 @@ public final class FakeNtfy: Sendable {
                 return Response(status: .badRequest)
             }
             let message = Message(topic: topic, title: json["title"] as? String ?? "", body: json["message"] as? String ?? "", priority: String(priority),
-                                  tags: (json["tags"] as? [String] ?? []).joined(separator: ","), authorization: request.headers[.authorization])
+                                  tags: (json["tags"] as? [String] ?? []).joined(separator: ","), authorization: request.headers[.authorization],
+                                  receivedAt: .now)
             let count = self.received.withLock { list -> Int in
                 list.append(message)
                 return list.count

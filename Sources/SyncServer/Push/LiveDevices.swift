@@ -3,13 +3,15 @@ import SyncProtocol
 
 /// Devices whose registering connection is open on this node: a notification
 /// for one of them goes in-band over that connection instead of as a push.
-final class LiveDevices: Sendable {
+public final class LiveDevices: Sendable {
     private struct Attached {
         var connection: ConnectionID
         var send: @Sendable (NestMessage) -> Void
     }
 
     private let byDevice = Mutex<[String: Attached]>([:])
+
+    public init() {}
 
     /// The device is reachable over `connection` until it closes (a later registration over another connection wins).
     func attach(_ deviceID: String, connection: ConnectionID, send: @escaping @Sendable (NestMessage) -> Void) {

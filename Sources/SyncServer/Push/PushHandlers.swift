@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Model
 import SyncProtocol
 
@@ -7,6 +7,11 @@ import SyncProtocol
 public struct PushDeliveryArguments: Codable, Sendable, Equatable {
     public var deviceID: String
     public var notification: PushNotification
+
+    public init(deviceID: String, notification: PushNotification) {
+        self.deviceID = deviceID
+        self.notification = notification
+    }
 }
 
 /// `push.notify`: one notification for one user, fanned out to the user's
@@ -14,13 +19,20 @@ public struct PushDeliveryArguments: Codable, Sendable, Equatable {
 /// else one `push.deliver` job per device (unique per notification and device,
 /// so a rerun after a crash queues nothing twice). Alerts in the user's quiet
 /// hours wait for their end; silent pushes do not.
-struct PushNotifyHandler: JobHandler {
+public struct PushNotifyHandler: JobHandler {
     let store: any PushStore & JobStore & DocumentStore
     let live: LiveDevices
     let wakeup: Wakeup
     let now: @Sendable () -> Date
 
-    func run(_ job: Job) async throws(JobFailure) -> String {
+    public init(store: any PushStore & JobStore & DocumentStore, live: LiveDevices, wakeup: Wakeup, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.live = live
+        self.wakeup = wakeup
+        self.now = now
+    }
+
+    public func run(_ job: Job) async throws(JobFailure) -> String {
         let n: PushNotification
         do { n = try PushJSON.decode(PushNotification.self, job.arguments, "a notification") } catch { throw .permanent("\(error)") }
         let prefs: PushPreferences, devices: [RegisteredDevice]
@@ -79,11 +91,16 @@ struct PushNotifyHandler: JobHandler {
 /// `push.edits`: a follower's window of collaborators' edits closed: one
 /// alert naming the draft and the first editor, and a silent push so that the
 /// user's devices sync.
-struct PushEditsHandler: JobHandler {
+public struct PushEditsHandler: JobHandler {
     let store: any PushStore & JobStore & ProjectionStore
     let relay: PushRelay
 
-    func run(_ job: Job) async throws(JobFailure) -> String {
+    public init(store: any PushStore & JobStore & ProjectionStore, relay: PushRelay) {
+        self.store = store
+        self.relay = relay
+    }
+
+    public func run(_ job: Job) async throws(JobFailure) -> String {
         let w: EditsWindow
         do { w = try PushJSON.decode(EditsWindow.self, job.arguments, "an edits window") } catch { throw .permanent("\(error)") }
         let title: String
@@ -111,7 +128,7 @@ struct PushEditsHandler: JobHandler {
 /// `push.deliver`: one notification to one device through its provider.
 /// A gone address drops the device; a retryable failure backs off (honouring
 /// the provider's `Retry-After`); silent pushes are rate-limited per device.
-struct PushDeliverHandler: JobHandler {
+public struct PushDeliverHandler: JobHandler {
     let store: any PushStore & JobStore
     let providers: [String: any PushProvider]
     let metrics: PushMetrics
@@ -119,7 +136,18 @@ struct PushDeliverHandler: JobHandler {
     let logger: Logger
     let now: @Sendable () -> Date
 
-    func run(_ job: Job) async throws(JobFailure) -> String {
+    /// - Parameter backgroundInterval: milliseconds between silent pushes to one device.
+    public init(store: any PushStore & JobStore, providers: [String: any PushProvider], metrics: PushMetrics, backgroundInterval: Int64,
+                logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.providers = providers
+        self.metrics = metrics
+        self.backgroundInterval = backgroundInterval
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run(_ job: Job) async throws(JobFailure) -> String {
         let args: PushDeliveryArguments
         do { args = try PushJSON.decode(PushDeliveryArguments.self, job.arguments, "a delivery") } catch { throw .permanent("\(error)") }
         let n = args.notification

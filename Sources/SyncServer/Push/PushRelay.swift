@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Model
 public import ServiceLifecycle
 import Synchronization
@@ -40,7 +40,7 @@ public final class PushRelay: Service {
     private let editStream: AsyncStream<(String, String)>
     private let edits: AsyncStream<(String, String)>.Continuation
 
-    init(store: any PushStore & JobStore, wakeup: Wakeup, editsWindow: Duration, backgroundInterval: Duration, logger: Logger,
+    public init(store: any PushStore & JobStore, wakeup: Wakeup, editsWindow: Duration, backgroundInterval: Duration, logger: Logger,
          now: @escaping @Sendable () -> Int64 = { epochMillis(Date()) }) {
         self.store = store
         self.wakeup = wakeup
@@ -54,7 +54,7 @@ public final class PushRelay: Service {
     }
 
     /// A commit (from a room, without waiting): queued for ``run()``.
-    func committed(documentID: String, userID: String) {
+    public func committed(documentID: String, userID: String) {
         guard userID != ServerDocumentWriter.userID, documentID.contains("/draft/") else { return }
         edits.yield((documentID, userID))
     }
@@ -68,10 +68,10 @@ public final class PushRelay: Service {
         }
     }
 
-    static func millis(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+    public static func millis(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
 
     /// Queues a notification for its user; `uniqueKey` makes a repeat (a rerun job) a no-op.
-    func notify(_ n: PushNotification, uniqueKey: String?) async throws(StoreError) {
+    public func notify(_ n: PushNotification, uniqueKey: String?) async throws(StoreError) {
         let ws = (try? DocumentName(parsing: n.documentID))?.workspace ?? ""
         _ = try await store.enqueue(NewJob(kind: .pushNotify, workspace: ws, documentID: n.documentID, documentVersion: 0, uniqueKey: uniqueKey,
                                            arguments: PushJSON.encode(n), maxAttempts: 5, priority: 0), now: now())
