@@ -36,11 +36,8 @@ struct PushCommand: AsyncParsableCommand {
             let user = self.user
             let n = PushNotification(event: .test, userID: user, documentID: "", title: "Test from nest-server",
                                      body: "Pushes reach this device.", actor: "")
-            let args = String(decoding: try JSONEncoder().encode(n), as: UTF8.self)
             let started = epochMillis(Date())
-            let id = try await store.withJobStore { s in
-                try await s.enqueue(NewJob(kind: .pushNotify, workspace: "", documentID: "", documentVersion: 0, arguments: args, priority: 0), now: started).id
-            }
+            let id = try await store.withJobStore { s in try await s.enqueue(PushRelay.job(n, uniqueKey: nil), now: started).id }
             print("queued push test as job \(id)")
             guard wait > 0 else { return }
             let deadline = Date().addingTimeInterval(wait)
@@ -51,7 +48,8 @@ struct PushCommand: AsyncParsableCommand {
                 if let job, job.state.isFinal {
                     // The deliveries this test fanned out to are jobs of their own; wait for their outcomes too.
                     let outcomes = log.filter { $0.at >= started && $0.event == .test && $0.outcome != "retry" }
-                    let devices = (job.result.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["devices"] as? Int) ?? 0
+                    struct FannedOut: Decodable { var devices: Int }
+                    let devices = job.result.flatMap { try? JSONDecoder().decode(FannedOut.self, from: Data($0.utf8)) }?.devices ?? 0
                     if outcomes.count >= devices {
                         if devices == 0 { print("\(user) has no active devices") }
                         for o in outcomes { print("\(o.deviceID) \(o.provider): \(o.outcome) \(o.detail)") }

@@ -218,6 +218,44 @@ extension PushEndToEndTests {
     }
 }
 
+extension PushEndToEndTests {
+    @Test("an AI answer pushes 'ready' to the requester, a failed request pushes 'failed'; push test reaches every device and says so")
+    func aiAndTest() async throws {
+        let ntfy = FakeNtfy()
+        try await ntfy.start()
+        defer { ntfy.stop() }
+        let provider = FakeChatProvider()
+        try await provider.start()
+        defer { provider.stop() }
+        provider.enqueue(.stream(text: "Spring is here: fresh drafts, new looks. #spring"),
+                         .error(status: 401, code: "invalid_api_key", message: "Incorrect API key provided"))
+        let server = try ServerProcess()
+        server.serveEnvironment = ["NEST_AI_BASE_URL": provider.baseURL, "NEST_AI_API_KEY": provider.apiKey, "NEST_AI_MODEL": provider.model]
+        let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
+        try await server.start()
+        defer { server.stop() }
+        let bob = NestDevice()
+        try await bob.ok(["login", "--server", "http://127.0.0.1:\(server.port)", "--token", bobToken, "--workspace", "w1"])
+        try await bob.ok(["devices", "register", "--provider", "ntfy", "--field", "url=\(ntfy.topicURL("bob"))"])
+        try await bob.ok(["drafts", "new", "--id", "d3", "--title", "Spring sale", "--caption", "Hello"])
+        try await bob.ok(["ai", "request", "d3", "--kind", "caption", "--prompt", "make it inviting"])
+        try await eventually("the ready push", timeout: .seconds(30)) { ntfy.messages(topic: "bob").contains { $0.tags == "ai.ready" } }
+        let ready = try #require(ntfy.messages(topic: "bob").first { $0.tags == "ai.ready" })
+        #expect(ready.title == "AI caption ready for “Spring sale”" && !ready.body.contains("Spring is here"), "\(ready)")
+        try await bob.ok(["ai", "request", "d3", "--kind", "hashtags", "--prompt", "three tags"])
+        try await eventually("the failed push", timeout: .seconds(30)) { ntfy.messages(topic: "bob").contains { $0.tags == "ai.failed" } }
+        let failed = try #require(ntfy.messages(topic: "bob").first { $0.tags == "ai.failed" })
+        #expect(failed.title == "AI hashtags failed for “Spring sale”", "\(failed)")
+
+        let test = try await server.admin(["push", "test", "--user", "bob", "--wait", "20"])
+        #expect(test.contains("ntfy: delivered"), "\(test)")
+        #expect(ntfy.messages(topic: "bob").contains { $0.title == "Test from nest-server" })
+        let nobody = try await server.admin(["push", "test", "--user", "nobody", "--wait", "20"])
+        #expect(nobody.contains("nobody has no active devices"), "\(nobody)")
+        #expect(ntfy.violations.isEmpty && provider.violations.isEmpty)
+    }
+}
+
 extension ClientDoc {
     /// The updates made since the last call, one per transaction (not merged).
     func pendingUpdates() -> [[UInt8]] {

@@ -27,6 +27,9 @@ public protocol JobStore: Sendable {
     /// when the job is not this worker's running attempt any more.
     func complete(_ claim: JobClaim, result: String, now: Int64) async throws(StoreError) -> Bool
 
+    /// ``complete(_:result:now:)`` for several attempts in one transaction; one answer per completion, in order.
+    func completeAll(_ completions: [JobCompletion], now: Int64) async throws(StoreError) -> [Bool]
+
     /// Records the attempt's error. With a `retryAt` and attempts left the job
     /// becomes `retryable` at that time; otherwise `discarded`. Returns the
     /// new state, nil (nothing changed) when the job is not this worker's any more.
@@ -72,4 +75,14 @@ public struct JobClaim: Sendable, Equatable {
 extension Job {
     /// This attempt's claim (valid while the job is running).
     public var claim: JobClaim { JobClaim(id: id, attempt: attempt, worker: attemptedBy ?? "") }
+}
+
+/// An attempt to mark completed, with its result.
+public struct JobCompletion: Sendable {
+    public var claim: JobClaim
+    public var result: String
+    public init(claim: JobClaim, result: String) {
+        self.claim = claim
+        self.result = result
+    }
 }

@@ -33,6 +33,8 @@ public final class JobWorker: Service {
     private let logger: Logger
     /// The time jobs are due by: milliseconds since 1970.
     private let now: @Sendable () -> Int64
+    /// Completions of jobs that finish together are written together.
+    private let completions: WriteBatcher<JobCompletion, Bool>
 
     public init(store: any JobStore, handlers: [JobKind: any JobHandler], configuration: Configuration, wakeup: Wakeup,
                 metrics: JobMetrics? = nil, logger: Logger, now: @escaping @Sendable () -> Int64 = { epochMillis(Date()) }) {
@@ -43,6 +45,7 @@ public final class JobWorker: Service {
         self.metrics = metrics
         self.logger = logger
         self.now = now
+        completions = WriteBatcher { [store, now] items throws(StoreError) in try await store.completeAll(items, now: now()) }
     }
 
     public func run() async throws {
@@ -55,9 +58,11 @@ public final class JobWorker: Service {
                     lastRescue = t
                     await rescue(at: t)
                 }
-                let free = config.concurrency - running.value
+                let busy = running.value
+                let free = config.concurrency - busy
                 var claimed: [Job] = []
-                if free > 0 {
+                // A busy worker claims in batches (once a quarter of its slots is free), not one job per finished job.
+                if free > 0, busy == 0 || free >= max(1, config.concurrency / 4) {
                     do {
                         claimed = try await store.claim(kinds: Array(handlers.keys), worker: config.workerID, limit: free,
                                                         leaseMillis: config.lease.milliseconds, now: now())
@@ -125,7 +130,7 @@ public final class JobWorker: Service {
             metrics?.finished(job.kind, outcome: "refused")
         case .success(let result)?:
             do {
-                if try await store.complete(claim, result: result, now: now()) {
+                if try await completions.submit(JobCompletion(claim: claim, result: result)) {
                     metrics?.finished(job.kind, outcome: "completed")
                 } else {
                     log.notice("job completion refused: it is no longer this worker's attempt")

@@ -66,7 +66,7 @@ public struct PushNotifyHandler: JobHandler {
             }
             let args = PushDeliveryArguments(deviceID: device.id, notification: n)
             do {
-                _ = try await store.enqueue(NewJob(kind: .pushDeliver, workspace: job.workspace, documentID: n.documentID, documentVersion: 0,
+                _ = try await store.enqueue(NewJob(kind: .pushDeliver, workspace: job.workspace, documentID: job.documentID, documentVersion: 0,
                                                    uniqueKey: "push:\(job.id):\(device.id)", arguments: PushJSON.encode(args), maxAttempts: 8,
                                                    priority: n.event.isSilent ? 3 : 0, runAt: waitUntil.map(epochMillis)), now: epochMillis(t))
             } catch {
@@ -135,6 +135,8 @@ public struct PushDeliverHandler: JobHandler {
     let backgroundInterval: Int64
     let logger: Logger
     let now: @Sendable () -> Date
+    /// Outcomes of deliveries that finish together are logged together.
+    private let outcomeLog: WriteBatcher<PushDelivery, Void>
 
     /// - Parameter backgroundInterval: milliseconds between silent pushes to one device.
     public init(store: any PushStore & JobStore, providers: [String: any PushProvider], metrics: PushMetrics, backgroundInterval: Int64,
@@ -145,6 +147,10 @@ public struct PushDeliverHandler: JobHandler {
         self.backgroundInterval = backgroundInterval
         self.logger = logger
         self.now = now
+        outcomeLog = WriteBatcher { [store] items throws(StoreError) in
+            try await store.recordPushDeliveries(items)
+            return items.map { _ in () }
+        }
     }
 
     public func run(_ job: Job) async throws(JobFailure) -> String {
@@ -204,7 +210,7 @@ public struct PushDeliverHandler: JobHandler {
 
     private func log(_ n: PushNotification, _ device: RegisteredDevice, _ outcome: String, _ detail: String, _ job: Job) async throws(JobFailure) {
         do {
-            try await store.recordPushDelivery(PushDelivery(userID: n.userID, deviceID: device.id, provider: device.address.provider, event: n.event,
+            try await outcomeLog.submit(PushDelivery(userID: n.userID, deviceID: device.id, provider: device.address.provider, event: n.event,
                                                             documentID: n.documentID, outcome: outcome, detail: detail, jobID: job.id, at: epochMillis(now())))
         } catch {
             logger.warning("push outcome not logged", metadata: ["device": "\(device.id)", "outcome": "\(outcome)", "error": "\(error)"])

@@ -72,10 +72,15 @@ public final class PushRelay: Service {
 
     /// Queues a notification for its user; `uniqueKey` makes a repeat (a rerun job) a no-op.
     public func notify(_ n: PushNotification, uniqueKey: String?) async throws(StoreError) {
-        let ws = (try? DocumentName(parsing: n.documentID))?.workspace ?? ""
-        _ = try await store.enqueue(NewJob(kind: .pushNotify, workspace: ws, documentID: n.documentID, documentVersion: 0, uniqueKey: uniqueKey,
-                                           arguments: PushJSON.encode(n), maxAttempts: 5, priority: 0), now: now())
+        _ = try await store.enqueue(Self.job(n, uniqueKey: uniqueKey), now: now())
         wakeup.signal()
+    }
+
+    /// The `push.notify` job of a notification; one about no document (a test push) is filed under its user.
+    public static func job(_ n: PushNotification, uniqueKey: String?) -> NewJob {
+        let ws = (try? DocumentName(parsing: n.documentID))?.workspace ?? ""
+        return NewJob(kind: .pushNotify, workspace: ws, documentID: n.documentID.isEmpty ? "user:\(n.userID)" : n.documentID, documentVersion: 0,
+                      uniqueKey: uniqueKey, arguments: PushJSON.encode(n), maxAttempts: 5, priority: 0)
     }
 
     /// ``notify(_:uniqueKey:)`` for callers whose own work is done and cannot be

@@ -20,6 +20,8 @@ public protocol PushStore: Sendable {
     func setPushPreferences(userID: String, _ preferences: PushPreferences) async throws(StoreError)
 
     func recordPushDelivery(_ delivery: PushDelivery) async throws(StoreError)
+    /// Several outcomes in one transaction.
+    func recordPushDeliveries(_ deliveries: [PushDelivery]) async throws(StoreError)
     /// A user's latest deliveries, newest first.
     func pushDeliveries(userID: String, limit: Int) async throws(StoreError) -> [PushDelivery]
 

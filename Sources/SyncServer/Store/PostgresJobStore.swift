@@ -68,6 +68,24 @@ extension PostgresDocumentStore: JobStore {
             """)
     }
 
+    public func completeAll(_ completions: [JobCompletion], now: Int64) async throws(StoreError) -> [Bool] {
+        guard !completions.isEmpty else { return [] }
+        let ids = completions.map(\.claim.id), attempts = completions.map(\.claim.attempt), workers = completions.map(\.claim.worker)
+        let results = completions.map(\.result)
+        // One statement for the group: each row changes only while it is still that worker's running attempt.
+        let done: Set<Int64> = try await run("complete") { [self] in
+            var out = Set<Int64>()
+            for try await id in try await client.query("""
+                UPDATE jobs SET state = 'completed', result = c.result, finalized_at = \(now), lease_until = NULL
+                FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(workers)::text[], \(results)::text[]) AS c(id, attempt, worker, result)
+                WHERE jobs.id = c.id AND jobs.state = 'running' AND jobs.attempt = c.attempt AND jobs.attempted_by = c.worker
+                RETURNING jobs.id
+                """, logger: logger).decode(Int64.self) { out.insert(id) }
+            return out
+        }
+        return ids.map { done.contains($0) }
+    }
+
     private func changed(_ what: String, _ query: PostgresQuery) async throws(StoreError) -> Bool {
         try await run(what) { [self] in
             for try await _ in try await client.query(query, logger: logger).decode(Int64.self) { return true }

@@ -81,6 +81,20 @@ extension PostgresDocumentStore: PushStore {
         }
     }
 
+    public func recordPushDeliveries(_ deliveries: [PushDelivery]) async throws(StoreError) {
+        guard !deliveries.isEmpty else { return }
+        let users = deliveries.map(\.userID), devices = deliveries.map(\.deviceID), providers = deliveries.map(\.provider)
+        let events = deliveries.map(\.event.rawValue), docs = deliveries.map(\.documentID), outcomes = deliveries.map(\.outcome)
+        let details = deliveries.map(\.detail), jobs = deliveries.map(\.jobID), ats = deliveries.map(\.at)
+        _ = try await run("push log") { [self] in
+            try await client.query("""
+                INSERT INTO push_deliveries (user_id, device_id, provider, event, doc_id, outcome, detail, job_id, at)
+                SELECT * FROM unnest(\(users)::text[], \(devices)::text[], \(providers)::text[], \(events)::text[], \(docs)::text[],
+                                     \(outcomes)::text[], \(details)::text[], \(jobs)::bigint[], \(ats)::bigint[])
+                """, logger: logger)
+        }
+    }
+
     public func recordPushDelivery(_ d: PushDelivery) async throws(StoreError) {
         _ = try await run("push log") { [self] in
             try await client.query("""

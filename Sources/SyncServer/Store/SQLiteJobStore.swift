@@ -62,6 +62,18 @@ extension SQLiteDocumentStore: JobStore {
         }
     }
 
+    public func completeAll(_ completions: [JobCompletion], now: Int64) async throws(StoreError) -> [Bool] {
+        try await write("complete") { db in
+            try completions.map { c in
+                try db.execute(sql: """
+                    UPDATE jobs SET state = 'completed', result = ?, finalized_at = ?, lease_until = NULL
+                    WHERE id = ? AND state = 'running' AND attempt = ? AND attempted_by = ?
+                    """, arguments: [c.result, now, c.claim.id, c.claim.attempt, c.claim.worker])
+                return db.changesCount > 0
+            }
+        }
+    }
+
     public func fail(_ claim: JobClaim, error: String, retryAt: Int64?, now: Int64) async throws(StoreError) -> JobState? {
         try await write("fail") { db -> JobState? in
             guard let row = try Row.fetchOne(

@@ -60,10 +60,16 @@ extension SQLiteDocumentStore: PushStore {
     }
 
     public func recordPushDelivery(_ d: PushDelivery) async throws(StoreError) {
+        try await recordPushDeliveries([d])
+    }
+
+    public func recordPushDeliveries(_ deliveries: [PushDelivery]) async throws(StoreError) {
         try await write("push log") { db in
-            try db.execute(sql: """
-                INSERT INTO push_deliveries (user_id, device_id, provider, event, doc_id, outcome, detail, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [d.userID, d.deviceID, d.provider, d.event.rawValue, d.documentID, d.outcome, d.detail, d.jobID, d.at])
+            for d in deliveries {
+                try db.execute(sql: """
+                    INSERT INTO push_deliveries (user_id, device_id, provider, event, doc_id, outcome, detail, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [d.userID, d.deviceID, d.provider, d.event.rawValue, d.documentID, d.outcome, d.detail, d.jobID, d.at])
+            }
         }
     }
 
