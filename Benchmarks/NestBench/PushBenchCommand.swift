@@ -49,6 +49,7 @@ enum PushBenchCommand {
         do {
             var report: [String: Double] = [:]
             report.merge(try await latency(samples: o.samples)) { a, _ in a }
+            report.merge(try await queueAlone(count: o.notifications, concurrency: o.concurrency)) { a, _ in a }
             for provider in ["apns", "webpush"] {
                 report.merge(try await drain(provider: provider, count: o.notifications, concurrency: o.concurrency, databaseURL: o.databaseURL)) { a, _ in a }
             }
@@ -123,6 +124,33 @@ enum PushBenchCommand {
         print(String(format: "push latency (SQLite, ntfy on loopback): %d @mentions, commit to the provider receiving the push p50 %.1f ms, p99 %.1f ms, max %.1f ms",
                      samples, Stats.percentile(latencies, 0.5), Stats.percentile(latencies, 0.99), latencies.max() ?? 0))
         return ["push_latency_p50_ms": Stats.percentile(latencies, 0.5), "push_latency_p99_ms": Stats.percentile(latencies, 0.99)]
+    }
+
+    /// The other reference: the same queue draining no-op jobs (claim and complete, nothing sent).
+    static func queueAlone(count: Int, concurrency: Int) async throws -> [String: Double] {
+        let (store, dir) = try await sqliteStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    for i in stride(from: t, to: count, by: 8) {
+                        _ = try await store.enqueue(NewJob(kind: .noop, workspace: "bench", documentID: "bench/draft/n\(i)", documentVersion: 0), now: epochMillis(Date()))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        var config = JobWorker.Configuration(workerID: "noop-drain")
+        config.concurrency = concurrency
+        let worker = JobWorker(store: store, handlers: [.noop: NoopJobHandler()], configuration: config, wakeup: Wakeup(), logger: logger)
+        let start = ContinuousClock.now
+        let running = Task { try? await worker.run() }
+        while (try await store.jobCounts()[.noop]?[.completed] ?? 0) < count { try await Task.sleep(for: .milliseconds(20)) }
+        let rate = Double(count) / (Stats.ms(ContinuousClock.now - start) / 1000)
+        running.cancel()
+        _ = await running.result
+        print(String(format: "the queue alone (SQLite, %d at a time): %d no-op jobs drained at %.0f/s", concurrency, count, rate))
+        return ["push_queue_noop_per_s": rate]
     }
 
     struct ValidationFailure: Error, CustomStringConvertible { var description: String }

@@ -43,6 +43,8 @@ public final class FakeAPNs: Sendable {
     /// Provider tokens answered 403 ExpiredProviderToken.
     private let expiredTokens = Mutex<Set<String>>([])
     private let received = Mutex<[Received]>([])
+    /// Provider tokens already verified: APNs checks a token once, not on every push it authorizes.
+    private let verified = Mutex<Set<String>>([])
     private let problems = Mutex<[String]>([])
     private let boundPort = Mutex(0)
     private let stopper = Mutex<(@Sendable () -> Void)?>(nil)
@@ -174,6 +176,7 @@ public final class FakeAPNs: Sendable {
 
     /// Checks an ES256 provider token as Apple does; returns what is wrong.
     private func checkProviderToken(_ jwt: String) -> [String] {
+        if verified.withLock({ $0.contains(jwt) }) { return [] }
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let h = Self.unb64(parts[0]), let c = Self.unb64(parts[1]), let s = Self.unb64(parts[2]) else { return ["provider token is not a JWT"] }
         var wrong: [String] = []
@@ -189,6 +192,7 @@ public final class FakeAPNs: Sendable {
         guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: s), publicKey.isValidSignature(signature, for: signed) else {
             return wrong + ["provider token signature does not verify with the team's key"]
         }
+        if wrong.isEmpty { _ = verified.withLock { $0.insert(jwt) } }
         return wrong
     }
 
