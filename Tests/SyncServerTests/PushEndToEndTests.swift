@@ -41,6 +41,8 @@ struct NestDevice {
 @Suite("push relay end to end (nest-server, nest, a Web Push endpoint checked by http_ece, an ntfy server)", .serialized, .timeLimit(.minutes(4)))
 struct PushEndToEndTests {
     static let draft = "w1/draft/d1"
+    /// The server's edits window in these tests.
+    static let window = Duration.seconds(4)
 
     /// Alice's edits, one update each, every one acked (so committed) before the next.
     static func edit(port: Int, token: String, doc: ClientDoc, times: Int, create: Bool = false) async throws {
@@ -72,7 +74,7 @@ struct PushEndToEndTests {
         let publicKey = try await server.admin(["push", "vapid-key", "--out", keyFile])
         #expect(Base64URL.decode(publicKey)?.count == 65)
         server.serveEnvironment = ["NEST_VAPID_KEY_FILE": keyFile, "NEST_VAPID_SUBJECT": "mailto:ops@clientnest.test",
-                                   "NEST_PUSH_EDITS_WINDOW_SECONDS": "2", "NEST_PUSH_BACKGROUND_INTERVAL_SECONDS": "3600"]
+                                   "NEST_PUSH_EDITS_WINDOW_SECONDS": "\(Int(Self.window.components.seconds))", "NEST_PUSH_BACKGROUND_INTERVAL_SECONDS": "3600"]
         let aliceToken = try await server.token("alice", workspace: "w1", role: "owner")
         let bobToken = try await server.token("bob", workspace: "w1", role: "editor")
         let carolToken = try await server.token("carol", workspace: "w1", role: "editor")
@@ -116,12 +118,17 @@ struct PushEndToEndTests {
         // Both of bob's first pushes (the alert and the silent one) may have been in flight when the 410 came; none after it.
         let goneTries = try await endpoint.log().filter { $0.sub == "gone" }.count
         #expect((1...2).contains(goneTries))
+        let editing = ContinuousClock.now
         try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 100)
-        try await eventually("one push each for alice's hundred edits", timeout: .seconds(30)) {
-            try await bobSaw("alice edited") == 1 && carolSaw("alice edited") == 1
+        let took = ContinuousClock.now - editing
+        try await eventually("a push each for alice's hundred edits", timeout: .seconds(30)) {
+            try await bobSaw("alice edited") >= 1 && carolSaw("alice edited") >= 1
         }
-        try await Task.sleep(for: .seconds(4))
-        #expect(try await bobSaw("alice edited") == 1 && carolSaw("alice edited") == 1, "one push per window, not per edit")
+        try await Task.sleep(for: Self.window + .seconds(2))
+        // One push per window: edits that a loaded machine spread over more than one window make one push per window they touched.
+        let windows = 1 + Int(took / Self.window)
+        let (bobFirst, carolFirst) = (try await bobSaw("alice edited"), carolSaw("alice edited"))
+        #expect((1...windows).contains(bobFirst) && (1...windows).contains(carolFirst), "\(bobFirst) and \(carolFirst) pushes for 100 edits in \(took)")
         let bobLog = try await endpoint.log()
         #expect(bobLog.flatMap(\.problems).isEmpty, "\(bobLog.flatMap(\.problems))")
         #expect(bobLog.filter { $0.sub == "ok" && $0.plaintext == #"{"event":"background"}"# }.count == 1, "silent pushes are rate-limited per device")
@@ -140,8 +147,8 @@ struct PushEndToEndTests {
         try await eventually("carol's device registered on her live connection") { said.contains("event device.registered") }
         try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 5)
         try await eventually("the in-band event", timeout: .seconds(20)) { said.contains("event push.edits \(Self.draft)") }
-        try await eventually("bob's second push (his device is not connected)", timeout: .seconds(20)) { try await bobSaw("alice edited") == 2 }
-        #expect(carolSaw("alice edited") == 1, "no push to a device that got the event in-band")
+        try await eventually("bob's next push (his device is not connected)", timeout: .seconds(20)) { try await bobSaw("alice edited") > bobFirst }
+        #expect(carolSaw("alice edited") == carolFirst, "no push to a device that got the event in-band")
         watch.terminate()
         watch.waitUntilExit()
 
@@ -151,9 +158,9 @@ struct PushEndToEndTests {
         try await eventually("a refused attempt", timeout: .seconds(20)) { ntfy.refusedWhileDown > 0 }
         try await Task.sleep(for: .seconds(2))
         ntfy.setDown(false)
-        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") == 2 }
+        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") == carolFirst + 1 }
         try await Task.sleep(for: .seconds(3))
-        #expect(carolSaw("alice edited") == 2, "delivered once")
+        #expect(carolSaw("alice edited") == carolFirst + 1, "delivered once")
         let log = try await server.admin(["push", "log", "--user", "carol"])
         for outcome in ["delivered", "in-band", "retry"] { #expect(log.contains(outcome), "\(log)") }
         let metrics = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "\(url)/metrics"]).out
