@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a provider said of one push.
 public enum PushOutcome: Sendable, Equatable {
