@@ -13,7 +13,8 @@ struct ChatCompletionsClientTests {
         let fake = FakeChatProvider()
         try await fake.start()
         var config = AIProviderConfiguration(baseURL: fake.baseURL + "/", apiKey: fake.apiKey, model: fake.model)
-        config.readTimeout = .seconds(5)
+        // Generous: the whole suite starts at once on two cores; no test here waits for this timeout to fire.
+        config.readTimeout = .seconds(20)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: ChatCompletionsClient.httpConfiguration(for: config))
         do {
             try await body(fake, ChatCompletionsClient(configuration: config, http: http))

@@ -132,15 +132,16 @@ struct WebPushProviderTests {
         let n = PushNotification(event: .aiReady, userID: "bob", documentID: "w1/draft/d1", title: "AI caption ready for “Launch” ✨",
                                  body: "Open the draft to accept or reject it.", actor: "")
         let delivered = await provider.send(n, to: try device("ok"))
-        guard case .delivered(let location) = delivered else { Issue.record("ok: \(delivered)"); return }
-        #expect(location.hasPrefix("/msg/ok/"))
+        if case .delivered(let location) = delivered { #expect(location.hasPrefix("/msg/ok/")) } else { Issue.record("ok: \(delivered)") }
         let silent = await provider.send(PushNotification(event: .background, userID: "bob", documentID: "w1/draft/d1", title: "", body: "", actor: ""), to: try device("ok"))
         #expect(silent == .delivered("/msg/ok/2"))
         #expect(await provider.send(n, to: try device("gone")) == .gone("410: subscription expired or unsubscribed", since: nil))
-        guard case .retry = await provider.send(n, to: try device("flaky")) else { Issue.record("503 is not a retry"); return }
-        guard case .retry(_, let after) = await provider.send(n, to: try device("limited")) else { Issue.record("429 is not a retry"); return }
-        #expect(after == .seconds(1))
-        guard case .failed = await provider.send(n, to: try device("big")) else { Issue.record("413 is not a failure"); return }
+        let flaky = await provider.send(n, to: try device("flaky"))
+        #expect(flaky == .retry("503: push service error", after: nil))
+        let limited = await provider.send(n, to: try device("limited"))
+        #expect(limited == .retry("429: rate limited", after: .seconds(1)))
+        let big = await provider.send(n, to: try device("big"))
+        #expect(big == .failed("413: payload too large"))
 
         let log = try await endpoint.log()
         #expect(log.flatMap(\.problems).isEmpty, "\(log.flatMap(\.problems))")
@@ -216,12 +217,14 @@ struct APNsFCMProviderTests {
         #expect(await provider.send(Self.alert, to: try d(4)) == .failed("413 PayloadTooLarge"))
         #expect(await provider.send(Self.alert, to: try d(5)) == .retry("429 TooManyRequests", after: .seconds(30)))
         #expect(await provider.send(Self.alert, to: try d(6)) == .retry("503 ServiceUnavailable", after: nil))
-        guard case .failed(let why) = await provider.send(Self.alert, to: try d(7)), why.contains("NEST_APNS_KEY_ID") else { Issue.record("403 InvalidProviderToken"); return }
+        let invalid = await provider.send(Self.alert, to: try d(7))
+        #expect(invalid == .failed("403 InvalidProviderToken: check NEST_APNS_KEY_FILE, NEST_APNS_KEY_ID and NEST_APNS_TEAM_ID"))
 
         // An expired provider token: one new token, one more try.
         let current = token.token()
         fake.expire(providerToken: current)
-        guard case .delivered = await provider.send(Self.alert, to: try d(8)) else { Issue.record("not delivered after renewing"); return }
+        let renewed = await provider.send(Self.alert, to: try d(8))
+        if case .delivered = renewed {} else { Issue.record("not delivered after renewing: \(renewed)") }
         let tries = fake.requests.filter { $0.deviceToken == tokenOf(8) }
         #expect(tries.count == 2 && tries[0].providerToken == current && tries[1].providerToken != current)
 

@@ -59,7 +59,7 @@ public final class FakeAPNs: Sendable {
     }
 
     public var port: Int { boundPort.withLock { $0 } }
-    public var baseURL: String { "https://localhost:\(port)" }
+    public var baseURL: String { "https://127.0.0.1:\(port)" }
     public var requests: [Received] { received.withLock { $0 } }
     public var violations: [String] { problems.withLock { $0 } }
 
@@ -89,7 +89,8 @@ public final class FakeAPNs: Sendable {
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                SubjectAlternativeNames([.dnsName("localhost")])
+                // An IP address, not `localhost`: that name may resolve to ::1 first, where another test's server can hold the same port.
+                SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
             },
             issuerPrivateKey: .init(key))
         let pem = try certificate.serializeAsPEM().pemString
