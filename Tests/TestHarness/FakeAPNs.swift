@@ -104,18 +104,9 @@ public final class FakeAPNs: Sendable {
             let body = try await request.body.collect(upTo: 1 << 20)
             return self.answer(request, context: context, deviceToken: context.parameters.get("token") ?? "", body: Array(buffer: body))
         }
-        var logger = Logger(label: "fake-apns")
-        logger.logLevel = .critical
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, server: try .http2Upgrade(tlsConfiguration: tls),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.runService() }
-        stopper.withLock { $0 = { task.cancel() } }
-        for await p in ready {
-            boundPort.withLock { $0 = p }
-            break
-        }
+        let server = try await LocalServer.start(router, server: try .http2Upgrade(tlsConfiguration: tls), label: "fake-apns")
+        boundPort.withLock { $0 = server.port }
+        stopper.withLock { $0 = { server.stop() } }
     }
 
     public func stop() { stopper.withLock { $0?() } }

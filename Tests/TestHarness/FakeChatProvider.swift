@@ -73,17 +73,9 @@ public final class FakeChatProvider: Sendable {
             self.problems.withLock { $0.append("unexpected path \(request.uri.path)") }
             return Response(status: .notFound)
         }
-        let (ready, readyContinuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "fake-chat")
-        logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.runService() }
-        stopper.withLock { $0 = { task.cancel() } }
-        for await p in ready {
-            boundPort.withLock { $0 = p }
-            break
-        }
+        let server = try await LocalServer.start(router, label: "fake-chat")
+        boundPort.withLock { $0 = server.port }
+        stopper.withLock { $0 = { server.stop() } }
     }
 
     public func stop() { stopper.withLock { $0?() } }

@@ -62,17 +62,9 @@ public final class FakeFCM: Sendable {
             let body = try await request.body.collect(upTo: 1 << 20)
             return self.send(request, project: context.parameters.get("project") ?? "", call: context.parameters.get("call") ?? "", body: Data(buffer: body))
         }
-        var logger = Logger(label: "fake-fcm")
-        logger.logLevel = .critical
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.runService() }
-        stopper.withLock { $0 = { task.cancel() } }
-        for await p in ready {
-            boundPort.withLock { $0 = p }
-            break
-        }
+        let server = try await LocalServer.start(router, label: "fake-fcm")
+        boundPort.withLock { $0 = server.port }
+        stopper.withLock { $0 = { server.stop() } }
     }
 
     public func stop() { stopper.withLock { $0?() } }

@@ -80,17 +80,9 @@ public final class FakeNtfy: Sendable {
             let answer = #"{"id":"m\#(count)","time":\#(Int(Date().timeIntervalSince1970)),"event":"message","topic":"\#(topic)"}"#
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
-        var logger = Logger(label: "fake-ntfy")
-        logger.logLevel = .error
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.runService() }
-        stopper.withLock { $0 = { task.cancel() } }
-        for await p in ready {
-            boundPort.withLock { $0 = p }
-            break
-        }
+        let server = try await LocalServer.start(router, label: "fake-ntfy")
+        boundPort.withLock { $0 = server.port }
+        stopper.withLock { $0 = { server.stop() } }
     }
 
     public func stop() { stopper.withLock { $0?() } }

@@ -28,17 +28,9 @@ public final class HTTPSink: Sendable {
             self.count.withLock { $0 += 1 }
             return Response(status: .init(code: self.status))
         }
-        var logger = Logger(label: "http-sink")
-        logger.logLevel = .critical
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in readyContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.runService() }
-        stopper.withLock { $0 = { task.cancel() } }
-        for await p in ready {
-            boundPort.withLock { $0 = p }
-            break
-        }
+        let server = try await LocalServer.start(router, label: "http-sink")
+        boundPort.withLock { $0 = server.port }
+        stopper.withLock { $0 = { server.stop() } }
     }
 
     public func stop() { stopper.withLock { $0?() } }
