@@ -89,7 +89,8 @@ struct JobNodesTests {
     @Test("a node frozen mid-job (SIGSTOP) past its lease: the other node completes the job, and the frozen node's late completion is refused")
     func lateCompletionRefused() async throws {
         try await Self.withNodes(leaseSeconds: 3) { nodes, read in
-            _ = try await nodes[0].admin(["jobs", "enqueue", "--sleep-ms", "2000"])
+            // Long enough that a loaded machine still finds it running when the test freezes its node.
+            _ = try await nodes[0].admin(["jobs", "enqueue", "--sleep-ms", "6000"])
             try await eventually("the job to run") { try await read().first?.state == "running" }
             let owner = try #require(try await read().first).attemptedBy
             let (frozen, other) = owner.contains(":\(Self.pid(nodes[0])):") ? (nodes[0], nodes[1]) : (nodes[1], nodes[0])

@@ -64,7 +64,7 @@ struct PushEndToEndTests {
 
     @Test("edits coalesce into one push per follower and window; a live device gets them in-band; a gone subscription is dropped; an outage loses nothing")
     func relay() async throws {
-        let endpoint = try WebPushEndpoint()
+        let endpoint = try await WebPushEndpoint.start()
         defer { endpoint.stop() }
         let ntfy = FakeNtfy(expectedAuthorization: "Bearer tk_carol")
         try await ntfy.start()
@@ -150,17 +150,23 @@ struct PushEndToEndTests {
         try await eventually("bob's next push (his device is not connected)", timeout: .seconds(20)) { try await bobSaw("alice edited") > bobFirst }
         #expect(carolSaw("alice edited") == carolFirst, "no push to a device that got the event in-band")
         watch.terminate()
-        watch.waitUntilExit()
+        try await eventually("nest watch stopped") { !watch.isRunning }
 
-        // Carol's ntfy server is down while alice edits, then back: the push arrives, once.
+        // Carol's ntfy server is down while alice edits, then back: the push arrives, once. Counted from a quiet moment:
+        // on a loaded machine the last step's edits may have reached a window that closes after carol stopped watching.
+        try await Task.sleep(for: Self.window + .seconds(2))
+        let beforeOutage = carolSaw("alice edited")
         ntfy.setDown(true)
+        let outageEdits = ContinuousClock.now
         try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 3)
+        let outageWindows = 1 + Int((ContinuousClock.now - outageEdits) / Self.window)
         try await eventually("a refused attempt", timeout: .seconds(20)) { ntfy.refusedWhileDown > 0 }
         try await Task.sleep(for: .seconds(2))
         ntfy.setDown(false)
-        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") == carolFirst + 1 }
+        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") > beforeOutage }
         try await Task.sleep(for: .seconds(3))
-        #expect(carolSaw("alice edited") == carolFirst + 1, "delivered once")
+        let afterOutage = carolSaw("alice edited") - beforeOutage
+        #expect((1...outageWindows).contains(afterOutage), "delivered once per window: \(afterOutage) pushes for \(outageWindows) window(s)")
         let log = try await server.admin(["push", "log", "--user", "carol"])
         for outcome in ["delivered", "in-band", "retry"] { #expect(log.contains(outcome), "\(log)") }
         let metrics = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "\(url)/metrics"]).out

@@ -120,7 +120,7 @@ struct PushUnitTests {
 struct WebPushProviderTests {
     @Test("a notification arrives decrypted, with TTL, Urgency, Topic and a valid VAPID token; 410, 503, 429 and 413 map to drop, retry, wait, fail")
     func contract() async throws {
-        let endpoint = try WebPushEndpoint()
+        let endpoint = try await WebPushEndpoint.start()
         defer { endpoint.stop() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
         let provider = WebPushProvider(http: http, vapid: VAPID(key: .init(), subject: "mailto:ops@clientnest.test"))

@@ -37,8 +37,16 @@ public final class WebPushEndpoint: @unchecked Sendable {
     public let port: Int
     public let subscriptions: [String: Subscription]
 
-    /// Starts the endpoint with `NEST_TEST_PYTHON` (scripts/test's environment with http_ece, cryptography and PyJWT) or `python3`.
-    public init() throws {
+    private init(process: Process, port: Int, subscriptions: [String: Subscription]) {
+        self.process = process
+        self.port = port
+        self.subscriptions = subscriptions
+    }
+
+    /// Starts the endpoint with `NEST_TEST_PYTHON` (scripts/test's environment with http_ece, cryptography and PyJWT) or
+    /// `python3`, and waits for its first line without blocking a thread of the concurrency pool (Python can take
+    /// seconds to start on a loaded machine, and the pool has one thread per core).
+    public static func start() async throws -> WebPushEndpoint {
         let python = ProcessInfo.processInfo.environment["NEST_TEST_PYTHON"] ?? "python3"
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fakes/webpush_endpoint.py").path
@@ -48,16 +56,21 @@ public final class WebPushEndpoint: @unchecked Sendable {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
+        let said = DataBox.collecting(out), complained = DataBox.collecting(err)
         try p.run()
-        process = p
-        let line = out.fileHandleForReading.readLine()
-        guard let line, let hello = try? JSONDecoder().decode(Hello.self, from: Data(line.utf8)) else {
-            p.terminate()
-            let why = String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
-            throw WebPushEndpointError(description: "the Web Push endpoint did not start (needs http_ece, cryptography, PyJWT): \(why)")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = String(decoding: said.get(), as: UTF8.self)
+            if let line = text.split(separator: "\n", omittingEmptySubsequences: true).first, text.contains("\n") {
+                guard let hello = try? JSONDecoder().decode(Hello.self, from: Data(line.utf8)) else { break }
+                return WebPushEndpoint(process: p, port: hello.port, subscriptions: hello.subscriptions)
+            }
+            if !p.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        port = hello.port
-        subscriptions = hello.subscriptions
+        p.terminate()
+        throw WebPushEndpointError(description: "the Web Push endpoint did not start (needs http_ece, cryptography, PyJWT): "
+            + String(decoding: complained.get(), as: UTF8.self))
     }
 
     deinit { stop() }
@@ -78,15 +91,3 @@ public struct WebPushEndpointError: Error, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
-extension FileHandle {
-    /// Reads up to the first newline (blocking), without it.
-    func readLine() -> String? {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = readData(ofLength: 1)
-            guard let b = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if b == 10 { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(b)
-        }
-    }
-}
