@@ -89,7 +89,7 @@ public final class FakeAPNs: Sendable {
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                // An IP address, not `localhost`: that name may resolve to ::1 first, where another test's server can hold the same port.
+                // An IP address, not `localhost`: the fake listens on 127.0.0.1 only, and the name may resolve to ::1 first.
                 SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
             },
             issuerPrivateKey: .init(key))
