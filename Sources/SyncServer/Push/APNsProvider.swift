@@ -1,5 +1,4 @@
 public import AsyncHTTPClient
-import Crypto
 public import Foundation
 public import NIOCore
 import NIOFoundationCompat
@@ -92,6 +91,6 @@ public struct APNsProvider: PushProvider {
 
     /// At most 64 bytes: later pushes of the same event and document replace an earlier one still shown.
     static func collapseID(_ n: PushNotification) -> String {
-        Base64URL.encode(Array(SHA256.hash(data: Data("\(n.event.rawValue):\(n.documentID)".utf8)).prefix(24)))
+        n.collapseKey(bytes: 24)
     }
 }

@@ -61,9 +61,7 @@ public final class APNsProviderToken: Sendable {
     private func make(at date: Date) -> String {
         let header = #"{"alg":"ES256","kid":"\#(keyID)"}"#
         let claims = #"{"iss":"\#(teamID)","iat":\#(Int(date.timeIntervalSince1970))}"#
-        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
         // Signing with a valid P-256 key does not fail.
-        let signature = (try? key.signature(for: Array(input.utf8)).rawRepresentation).map { Array($0) } ?? []
-        return input + "." + Base64URL.encode(signature)
+        return (try? ES256Token.sign(header: Array(header.utf8), claims: Array(claims.utf8), with: key)) ?? ""
     }
 }

@@ -106,15 +106,19 @@ enum DeviceRoutes {
     }
 
     /// Checks event names and the quiet hours' range and zone.
-    static func preferences(from p: PreferencesJSON) -> Result<PushPreferences, DeviceAddressError> {
+    struct PreferencesError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func preferences(from p: PreferencesJSON) -> Result<PushPreferences, PreferencesError> {
         let known = Set(PushEvent.all.map(\.rawValue))
         if let bad = p.events.first(where: { !known.contains($0) }) {
-            return .failure(DeviceAddressError("unknown event \(bad) (one of: \(known.sorted().joined(separator: ", ")))"))
+            return .failure(PreferencesError(description: "unknown event \(bad) (one of: \(known.sorted().joined(separator: ", ")))"))
         }
         var quiet: QuietHours?
         if let range = p.quietHours {
             guard let q = QuietHours(range: range, timeZone: p.timeZone ?? "UTC") else {
-                return .failure(DeviceAddressError("quietHours must look like 22:00-07:00 and timeZone be an IANA zone such as Europe/Berlin"))
+                return .failure(PreferencesError(description: "quietHours must look like 22:00-07:00 and timeZone be an IANA zone such as Europe/Berlin"))
             }
             quiet = q
         }

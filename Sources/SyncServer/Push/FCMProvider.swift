@@ -142,7 +142,7 @@ public struct FCMProvider: PushProvider {
 
     /// The v1 message: a notification (or none, for a silent push), `data` values as strings, Android and APNs overrides.
     static func body(_ n: PushNotification, token: String) -> [UInt8] {
-        let collapse = String(APNsProvider.collapseID(n).prefix(32))
+        let collapse = n.collapseKey(bytes: 24)
         var message: [String: Any] = [
             "token": token,
             "data": ["event": n.event.rawValue, "documentID": n.documentID, "actor": n.actor],

@@ -40,8 +40,6 @@ public struct VAPID: Sendable {
         let origin = "\(scheme)://\(host)" + (endpoint.port.map { ":\($0)" } ?? "")
         let header = #"{"typ":"JWT","alg":"ES256"}"#
         let claims = try JSONSerialization.data(withJSONObject: ["aud": origin, "exp": Int(now.timeIntervalSince1970) + 12 * 3600, "sub": subject], options: [.sortedKeys])
-        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims))
-        let signature = try key.signature(for: Array(signingInput.utf8)).rawRepresentation
-        return "vapid t=\(signingInput).\(Base64URL.encode(Array(signature))), k=\(publicKeyBase64URL)"
+        return "vapid t=\(try ES256Token.sign(header: Array(header.utf8), claims: Array(claims), with: key)), k=\(publicKeyBase64URL)"
     }
 }

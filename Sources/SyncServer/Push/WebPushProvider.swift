@@ -1,7 +1,6 @@
 public import AsyncHTTPClient
 import NIOHTTP1
 import NIOFoundationCompat
-import Crypto
 import Foundation
 public import NIOCore
 
@@ -64,6 +63,6 @@ public struct WebPushProvider: PushProvider {
 
     /// A pending message with the same topic is replaced: one per event and document (≤ 32 base64url characters).
     static func topic(_ n: PushNotification) -> String {
-        Base64URL.encode(Array(SHA256.hash(data: Data("\(n.event.rawValue):\(n.documentID)".utf8)).prefix(18)))
+        n.collapseKey(bytes: 18)
     }
 }
