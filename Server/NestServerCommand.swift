@@ -58,6 +58,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections set up at once (env NEST_MAX_CONCURRENT_JOINS, default 128).") var maxConcurrentJoins: Int?
     @Option(help: "Connections waiting to be set up before new ones get 1013 (env NEST_JOIN_QUEUE, default 10000).") var joinQueue: Int?
     @Option(help: "Seconds between WebSocket pings; silent connections are dropped (env NEST_KEEPALIVE_SECONDS, default 30).") var keepaliveSeconds: Int?
+    @Option(help: "Seconds a /v1/sync connection has to send its hello (env NEST_HELLO_TIMEOUT_SECONDS, default 10).") var helloTimeoutSeconds: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -77,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         config.maxConcurrentJoins = max(1, maxConcurrentJoins ?? env["NEST_MAX_CONCURRENT_JOINS"].flatMap(Int.init) ?? config.maxConcurrentJoins)
         config.joinQueueLimit = max(0, joinQueue ?? env["NEST_JOIN_QUEUE"].flatMap(Int.init) ?? config.joinQueueLimit)
         config.keepaliveSeconds = max(1, keepaliveSeconds ?? env["NEST_KEEPALIVE_SECONDS"].flatMap(Int.init) ?? config.keepaliveSeconds)
+        config.helloTimeoutSeconds = max(1, helloTimeoutSeconds ?? env["NEST_HELLO_TIMEOUT_SECONDS"].flatMap(Int.init) ?? config.helloTimeoutSeconds)
         config.runJobs = (env["NEST_JOBS"] ?? "on") != "off"
         config.jobConcurrency = max(1, env["NEST_JOB_CONCURRENCY"].flatMap(Int.init) ?? config.jobConcurrency)
         config.jobLeaseSeconds = max(3, env["NEST_JOB_LEASE_SECONDS"].flatMap(Int.init) ?? config.jobLeaseSeconds)

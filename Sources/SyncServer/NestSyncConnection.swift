@@ -33,6 +33,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
 
     func start(_ peer: WebSocketPeer) async -> ConnectionClosed? {
         let metrics = server.metrics, shared = self.shared, connection = self.connection
+        let helloTimeout = server.config.helloTimeoutSeconds
         metrics.nestConnections.increment()
         // Hello deadline, token expiry and membership revocation all come from
         // the one live-connection sweep: no timer or listener per connection.
@@ -49,9 +50,9 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
                         "step": "\(progress.step)", "hello_after_open": "\(progress.arrived.timeIntervalSince(shared.opened))",
                     ])
                 } else {
-                    connection.logger.warning("no hello within 10 seconds of the upgrade: closing", metadata: ["pump": "\(peer.pump?.progress ?? "none")"])
+                    connection.logger.warning("no hello within \(helloTimeout) seconds of the upgrade: closing", metadata: ["pump": "\(peer.pump?.progress ?? "none")"])
                 }
-                message = .error(code: .badMessage, text: "no hello within 10 seconds", documentID: "")
+                message = .error(code: .badMessage, text: "no hello within \(helloTimeout) seconds", documentID: "")
                 closed = ConnectionClosed(code: CloseCode.badMessage, reason: "no hello")
             case .deadlinePassed:
                 message = .error(code: .tokenExpired, text: "token expired", documentID: "")
@@ -61,7 +62,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
             peer.close(closed)
         }
         let registering = Date()
-        await server.live.add(connection.id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(10), end: end))
+        await server.live.add(connection.id, .init(userID: nil, workspaces: { [] }, deadline: shared.opened.addingTimeInterval(TimeInterval(helloTimeout)), end: end))
         if Date().timeIntervalSince(registering) > 2 {
             connection.logger.warning("slow start: registering the connection took \(Date().timeIntervalSince(registering)) s")
         }

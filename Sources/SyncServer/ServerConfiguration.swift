@@ -42,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     /// Seconds between WebSocket pings; a connection that sends nothing (not
     /// even the pong) for a whole period after a ping is dropped. Default 30.
     public var keepaliveSeconds = 30
+    /// Seconds a `/v1/sync` connection has, from its upgrade, to send its hello
+    /// before it is closed (a socket that never speaks holds memory). Default 10.
+    public var helloTimeoutSeconds = 10
 
     /// Seconds a document stays loaded after its last use with nobody subscribed. Default 60.
     public var roomIdleSeconds = 60
@@ -77,7 +80,7 @@ public struct ServerConfiguration: Sendable {
         return "listen \(host):\(port), store \(store), jwt \(jwtSecret == nil ? "no HS256 secret" : "HS256 secret set")\(jwksFile.map { ", JWKS \($0)" } ?? ""), "
             + "limits: message \(maxMessageBytes) B, \(maxDocumentsPerConnection) documents, \(updatesPerSecond) updates/s; "
             + "admission: backlog \(listenBacklog), \(acceptsPerWakeup) accepts per wake-up, \(maxConcurrentJoins) joins at once, \(joinQueueLimit) waiting; "
-            + "keepalive \(keepaliveSeconds) s; "
+            + "keepalive \(keepaliveSeconds) s, hello within \(helloTimeoutSeconds) s; "
             + "rooms: unload after \(roomIdleSeconds) s idle, memory budget \(memoryBudgetBytes >> 20) MiB, "
             + "compaction past \(compactionMinimumBytes >> 10) KiB of updates; "
             + "jobs: \(runJobs ? "\(jobConcurrency) at a time, lease \(jobLeaseSeconds) s" : "off"), "

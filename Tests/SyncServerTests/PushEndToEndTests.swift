@@ -152,21 +152,31 @@ struct PushEndToEndTests {
         watch.terminate()
         try await eventually("nest watch stopped") { !watch.isRunning }
 
-        // Carol's ntfy server is down while alice edits, then back: the push arrives, once. Counted from a quiet moment:
-        // on a loaded machine the last step's edits may have reached a window that closes after carol stopped watching.
+        // Carol's ntfy server is down for a minute while alice edits twice, half a minute apart, then back: each push
+        // arrives, once. Retries back off with equal jitter, so a delivery's eight attempts span over two minutes and
+        // none is used up by the outage. Counted from a quiet moment: on a loaded machine the last step's edits may
+        // have reached a window that closes after carol stopped watching.
         try await Task.sleep(for: Self.window + .seconds(2))
         let beforeOutage = carolSaw("alice edited")
         ntfy.setDown(true)
-        let outageEdits = ContinuousClock.now
+        let outage = ContinuousClock.now
         try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 3)
-        let outageWindows = 1 + Int((ContinuousClock.now - outageEdits) / Self.window)
+        var outageWindows = 1 + Int((ContinuousClock.now - outage) / Self.window)
         try await eventually("a refused attempt", timeout: .seconds(20)) { ntfy.refusedWhileDown > 0 }
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(until: outage + .seconds(30), clock: .continuous)
+        let secondEdits = ContinuousClock.now
+        try await Self.edit(port: server.port, token: aliceToken, doc: alice, times: 3)
+        outageWindows += 1 + Int((ContinuousClock.now - secondEdits) / Self.window)
+        try await Task.sleep(until: outage + .seconds(60), clock: .continuous)
+        #expect(carolSaw("alice edited") == beforeOutage, "nothing gets through while the server is down")
+        let refusedDuringOutage = ntfy.refusedWhileDown
         ntfy.setDown(false)
-        try await eventually("the push after the outage", timeout: .seconds(60)) { carolSaw("alice edited") > beforeOutage }
+        // The next attempt after a minute of failures comes within about a minute (the sixth attempt's delay is 32-64 s).
+        try await eventually("both pushes after the outage", timeout: .seconds(150)) { carolSaw("alice edited") >= beforeOutage + 2 }
         try await Task.sleep(for: .seconds(3))
         let afterOutage = carolSaw("alice edited") - beforeOutage
-        #expect((1...outageWindows).contains(afterOutage), "delivered once per window: \(afterOutage) pushes for \(outageWindows) window(s)")
+        #expect((2...outageWindows).contains(afterOutage), "delivered once per window: \(afterOutage) pushes for \(outageWindows) window(s)")
+        #expect(refusedDuringOutage >= 2, "each delivery was attempted during the outage and refused: \(refusedDuringOutage)")
         let log = try await server.admin(["push", "log", "--user", "carol"])
         for outcome in ["delivered", "in-band", "retry"] { #expect(log.contains(outcome), "\(log)") }
         let metrics = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "\(url)/metrics"]).out
