@@ -26,6 +26,13 @@ enum PushStoreSuite {
         #expect(try await store.devices(userID: "alice", includeDropped: false).map(\.id) == [b.id])
         let dropped = try #require(try await store.device(id: a.id))
         #expect(dropped.droppedAt == 3_000 && dropped.dropReason == "410 Unregistered")
+        // Read together, as a busy delivery worker does: the same rows, dropped ones included, unknown ids left out.
+        let together = try await store.devices(ids: [b.id, "dv_unknown", a.id])
+        #expect(together == [a.id: dropped, b.id: try #require(try await store.device(id: b.id))])
+        #expect(try await store.devices(ids: []).isEmpty)
+        var many = (0..<1_200).map { "dv_none\($0)" }
+        many.append(b.id)
+        #expect(try await store.devices(ids: many).keys.sorted() == [b.id], "more ids than one statement binds")
 
         // Bob installs the app where alice had it: the address is his now, and active.
         let moved = try await store.registerDevice(userID: "bob", address: try ntfy("a"), now: 4_000)

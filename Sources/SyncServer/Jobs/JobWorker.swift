@@ -34,7 +34,7 @@ public final class JobWorker: Service {
     /// The time jobs are due by: milliseconds since 1970.
     private let now: @Sendable () -> Int64
     /// Completions of jobs that finish together are written together.
-    private let completions: WriteBatcher<JobCompletion, Bool>
+    private let completions: StoreBatcher<JobCompletion, Bool>
 
     public init(store: any JobStore, handlers: [JobKind: any JobHandler], configuration: Configuration, wakeup: Wakeup,
                 metrics: JobMetrics? = nil, logger: Logger, now: @escaping @Sendable () -> Int64 = { epochMillis(Date()) }) {
@@ -45,7 +45,7 @@ public final class JobWorker: Service {
         self.metrics = metrics
         self.logger = logger
         self.now = now
-        completions = WriteBatcher { [store, now] items throws(StoreError) in try await store.completeAll(items, now: now()) }
+        completions = StoreBatcher { [store, now] items throws(StoreError) in try await store.completeAll(items, now: now()) }
     }
 
     public func run() async throws {

@@ -78,15 +78,42 @@ public struct APNsProvider: PushProvider {
 
     /// The JSON Apple reads: an alert with title and body, or `content-available` alone for a background push.
     static func payload(_ n: PushNotification) -> [UInt8]? {
-        var object: [String: Any] = ["event": n.event.rawValue, "documentID": n.documentID]
-        if n.event.isSilent {
-            object["aps"] = ["content-available": 1]
-        } else {
-            object["aps"] = ["alert": ["title": n.title, "body": n.body], "sound": "default", "thread-id": n.documentID]
-            object["actor"] = n.actor
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), data.count <= maxPayloadBytes else { return nil }
+        let aps = n.event.isSilent
+            ? APS(alert: nil, sound: nil, threadID: nil, contentAvailable: 1)
+            : APS(alert: .init(title: n.title, body: n.body), sound: "default", threadID: n.documentID, contentAvailable: nil)
+        let payload = Payload(aps: aps, event: n.event.rawValue, documentID: n.documentID, actor: n.event.isSilent ? nil : n.actor)
+        guard let data = try? payloadEncoder.encode(payload), data.count <= maxPayloadBytes else { return nil }
         return Array(data)
+    }
+
+    /// Sorted keys: the same notification is the same bytes.
+    private static let payloadEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    private struct Payload: Encodable {
+        var aps: APS
+        var event: String
+        var documentID: String
+        var actor: String?
+    }
+
+    private struct APS: Encodable {
+        struct Alert: Encodable {
+            var title: String
+            var body: String
+        }
+        var alert: Alert?
+        var sound: String?
+        var threadID: String?
+        var contentAvailable: Int?
+        enum CodingKeys: String, CodingKey {
+            case alert, sound
+            case threadID = "thread-id"
+            case contentAvailable = "content-available"
+        }
     }
 
     /// At most 64 bytes: later pushes of the same event and document replace an earlier one still shown.

@@ -136,7 +136,9 @@ public struct PushDeliverHandler: JobHandler {
     let logger: Logger
     let now: @Sendable () -> Date
     /// Outcomes of deliveries that finish together are logged together.
-    private let outcomeLog: WriteBatcher<PushDelivery, Void>
+    private let outcomeLog: StoreBatcher<PushDelivery, Void>
+    /// Devices of deliveries that start together are read together.
+    private let deviceLookup: StoreBatcher<String, RegisteredDevice?>
 
     /// - Parameter backgroundInterval: milliseconds between silent pushes to one device.
     public init(store: any PushStore & JobStore, providers: [String: any PushProvider], metrics: PushMetrics, backgroundInterval: Int64,
@@ -147,9 +149,13 @@ public struct PushDeliverHandler: JobHandler {
         self.backgroundInterval = backgroundInterval
         self.logger = logger
         self.now = now
-        outcomeLog = WriteBatcher { [store] items throws(StoreError) in
+        outcomeLog = StoreBatcher { [store] items throws(StoreError) in
             try await store.recordPushDeliveries(items)
             return items.map { _ in () }
+        }
+        deviceLookup = StoreBatcher { [store] ids throws(StoreError) in
+            let found = try await store.devices(ids: Array(Set(ids)))
+            return ids.map { found[$0] }
         }
     }
 
@@ -158,7 +164,7 @@ public struct PushDeliverHandler: JobHandler {
         do { args = try PushJSON.decode(PushDeliveryArguments.self, job.arguments, "a delivery") } catch { throw .permanent("\(error)") }
         let n = args.notification
         let device: RegisteredDevice?
-        do { device = try await store.device(id: args.deviceID) } catch { throw .retry("\(error)") }
+        do { device = try await deviceLookup.submit(args.deviceID) } catch { throw .retry("\(error)") }
         guard let device, device.droppedAt == nil, device.userID == n.userID else {
             return #"{"skipped":"the device is no longer registered to the user"}"#
         }

@@ -9,6 +9,8 @@ public protocol PushStore: Sendable {
     /// A user's devices, active ones only unless `includeDropped`.
     func devices(userID: String, includeDropped: Bool) async throws(StoreError) -> [RegisteredDevice]
     func device(id: String) async throws(StoreError) -> RegisteredDevice?
+    /// Several devices in one query, by id; ids without a device are left out.
+    func devices(ids: [String]) async throws(StoreError) -> [String: RegisteredDevice]
     /// Removes a user's device; false when the user has no such device.
     func removeDevice(id: String, userID: String) async throws(StoreError) -> Bool
     /// Marks a device dropped because its provider said it is gone — unless it

@@ -42,6 +42,23 @@ extension PostgresDocumentStore: PushStore {
         return try row.map(Self.device)
     }
 
+    public func devices(ids: [String]) async throws(StoreError) -> [String: RegisteredDevice] {
+        guard !ids.isEmpty else { return [:] }
+        let rows: [DeviceRow] = try await run("device") { [self] in
+            var rows: [DeviceRow] = []
+            for try await r in try await client.query("""
+                SELECT id, user_id, address, registered_at, dropped_at, drop_reason FROM push_devices WHERE id = ANY(\(ids)::text[])
+                """, logger: logger).decode(DeviceRow.self) { rows.append(r) }
+            return rows
+        }
+        var found: [String: RegisteredDevice] = [:]
+        for r in rows {
+            let d = try Self.device(r)
+            found[d.id] = d
+        }
+        return found
+    }
+
     public func removeDevice(id: String, userID: String) async throws(StoreError) -> Bool {
         try await run("device") { [self] in
             for try await _ in try await client.query("DELETE FROM push_devices WHERE id = \(id) AND user_id = \(userID) RETURNING id", logger: logger)

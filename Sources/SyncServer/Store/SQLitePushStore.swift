@@ -27,6 +27,23 @@ extension SQLiteDocumentStore: PushStore {
         try await read("device") { db in try Row.fetchOne(db, sql: "SELECT * FROM push_devices WHERE id = ?", arguments: [id]).map(Self.device) }
     }
 
+    public func devices(ids: [String]) async throws(StoreError) -> [String: RegisteredDevice] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read("device") { db in
+            var found: [String: RegisteredDevice] = [:]
+            // One statement per 500 ids keeps under SQLite's limit on bound parameters.
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = Array(ids[start..<min(ids.count, start + 500)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for r in try Row.fetchAll(db, sql: "SELECT * FROM push_devices WHERE id IN (\(marks))", arguments: StatementArguments(chunk)) {
+                    let d = try Self.device(r)
+                    found[d.id] = d
+                }
+            }
+            return found
+        }
+    }
+
     public func removeDevice(id: String, userID: String) async throws(StoreError) -> Bool {
         try await write("device") { db in
             try db.execute(sql: "DELETE FROM push_devices WHERE id = ? AND user_id = ?", arguments: [id, userID])

@@ -1,11 +1,11 @@
 import Synchronization
 
-/// Group commit for small writes (job completions, delivery log rows): what
-/// arrives while a write runs goes into the next one together, so a busy
-/// worker pays one transaction per group instead of per item, and an idle
-/// one waits for nothing. Each caller returns once its own item is written,
-/// with its own result.
-final class WriteBatcher<Item: Sendable, Output: Sendable>: Sendable {
+/// Group commit for small store calls (job completions, delivery log rows,
+/// device lookups): what arrives while a call runs goes into the next one
+/// together, so a busy worker pays one transaction or query per group instead
+/// of per item, and an idle one waits for nothing. Each caller returns once
+/// its own item is done, with its own result.
+final class StoreBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private struct Waiting: Sendable {
         var item: Item
         var continuation: CheckedContinuation<Result<Output, StoreError>, Never>
@@ -17,7 +17,7 @@ final class WriteBatcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     private let queue = Mutex(Queue())
-    /// Writes a group in one transaction; returns one output per item, in order.
+    /// Runs a group in one transaction or query; returns one output per item, in order.
     private let write: @Sendable ([Item]) async throws(StoreError) -> [Output]
 
     init(write: @escaping @Sendable ([Item]) async throws(StoreError) -> [Output]) {
@@ -51,7 +51,7 @@ final class WriteBatcher<Item: Sendable, Output: Sendable>: Sendable {
             case .success(let outputs) where outputs.count == batch.count:
                 for (w, o) in zip(batch, outputs) { w.continuation.resume(returning: .success(o)) }
             case .success(let outputs):
-                let error = StoreError(.unavailable, "a batched write returned \(outputs.count) results for \(batch.count) items")
+                let error = StoreError(.unavailable, "a batched store call returned \(outputs.count) results for \(batch.count) items")
                 for w in batch { w.continuation.resume(returning: .failure(error)) }
             case .failure(let error):
                 for w in batch { w.continuation.resume(returning: .failure(error)) }
