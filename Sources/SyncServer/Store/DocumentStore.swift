@@ -1,4 +1,5 @@
 public import SyncProtocol
+import Foundation
 
 /// A document as stored: an optional snapshot (a merged update covering
 /// everything up to `snapshotSeq`) and the updates appended after it.
@@ -36,6 +37,13 @@ public struct StoredUpdate: Sendable, Equatable {
 /// Guarantees: `append` returns only after the update is committed; sequence
 /// numbers increase across the whole store, so they double as catalog
 /// cursors; `compact` never loses an update appended while it runs.
+/// One update waiting to be appended (by a store's group commit).
+struct AppendRequest: Sendable {
+    var documentID: String
+    var update: Data
+    var userID: String
+}
+
 public protocol DocumentStore: Sendable {
     /// Creates or upgrades the schema.
     func migrate() async throws(StoreError)

@@ -19,13 +19,13 @@ public final class PostgresDocumentStore: DocumentStore {
     /// Longest any store operation may take before it fails as unavailable
     /// (a request never waits minutes for an unreachable database).
     private let operationTimeout: Duration
-    private let appends: GroupCommit
+    private let appends: StoreBatcher<AppendRequest, Int>
 
     public init(client: PostgresClient, logger: Logger, operationTimeout: Duration = .seconds(10)) {
         self.client = client
         self.logger = logger
         self.operationTimeout = operationTimeout
-        appends = GroupCommit { [client, logger] group throws(StoreError) in
+        appends = StoreBatcher { [client, logger] group throws(StoreError) in
             try await Self.withTimeout("append", operationTimeout) { try await Self.commit(group, client: client, logger: logger) }
         }
     }
@@ -99,7 +99,7 @@ public final class PostgresDocumentStore: DocumentStore {
 
     public func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
         guard !documentID.isEmpty else { throw StoreError(.invalidArgument, "empty document id") }
-        return try await appends.append(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
+        return try await appends.submit(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
     }
 
     /// One statement, so one round trip and one implicit transaction, for a

@@ -6,7 +6,7 @@ public import SyncProtocol
 /// `DATABASE_URL` is configured.
 public final class SQLiteDocumentStore: DocumentStore {
     let pool: DatabasePool
-    private let appends: GroupCommit
+    private let appends: StoreBatcher<AppendRequest, Int>
 
     /// Opens (creating if needed) the database at `path`.
     public init(path: String) throws(StoreError) {
@@ -17,7 +17,7 @@ public final class SQLiteDocumentStore: DocumentStore {
         } catch {
             throw StoreError(.unavailable, "cannot open \(path): \(error)")
         }
-        appends = GroupCommit(label: "nest.sqlite.commit") { [pool] group throws(StoreError) in try Self.commit(group, pool: pool) }
+        appends = StoreBatcher(label: "nest.sqlite.commit") { [pool] group throws(StoreError) in try Self.commit(group, pool: pool) }
     }
 
     func write<T: Sendable>(_ what: String, _ body: @Sendable @escaping (GRDB.Database) throws -> T) async throws(StoreError) -> T {
@@ -75,7 +75,7 @@ public final class SQLiteDocumentStore: DocumentStore {
 
     public func append(documentID: String, update: [UInt8], userID: String) async throws(StoreError) -> Int {
         guard !documentID.isEmpty else { throw StoreError(.invalidArgument, "empty document id") }
-        return try await appends.append(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
+        return try await appends.submit(AppendRequest(documentID: documentID, update: Data(update), userID: userID))
     }
 
     /// One transaction for a group of appends (SQLite has one writer and syncs once per transaction).
