@@ -18,7 +18,7 @@ struct Drafts: AsyncParsableCommand {
         func run() async throws {
             let ctx = try Context(global)
             let ws = try ctx.workspace()
-            let pending = Set(try ctx.store.pendingDocuments())
+            let pending = Set(try ctx.store.pendingDocuments()), refused = try ctx.store.refusedDocuments()
             var values: [DraftValue] = []
             for name in try ctx.store.documentNames() {
                 guard let n = try? DocumentName(parsing: name), n.kind == .draft, n.workspace == ws else { continue }
@@ -30,7 +30,7 @@ struct Drafts: AsyncParsableCommand {
             if values.isEmpty { return print("no drafts in \(ws) — create one with `nest drafts new --title TITLE`") }
             Output.table(["ID", "TITLE", "STATUS", "CAPTION", "CREATED", "SYNC"], values.map { v in
                 let id = (try? DocumentName(parsing: v.name).id) ?? v.name
-                let sync = pending.contains(v.name) ? "pending" : "synced"
+                let sync = refused.contains(v.name) ? "refused" : pending.contains(v.name) ? "pending" : "synced"
                 let flags = (v.deleted ? " (deleted)" : "") + (v.openConflicts > 0 ? " ⚠\(v.openConflicts)" : "")
                 return [id, v.title + flags, v.status.rawValue, Output.oneLine(v.caption), v.createdAt.map(Output.relative(iso:)) ?? "", sync]
             })
@@ -75,6 +75,7 @@ struct Drafts: AsyncParsableCommand {
             if global.json { return try Output.json(v) }
             print("\(v.title)  [\(v.status.rawValue)]\(v.deleted ? "  (deleted)" : "")")
             print("id:        \(name.id)  (\(name))")
+            print("sync:      \(try Output.syncState(of: name.description, in: ctx.store))")
             if let c = v.createdAt { print("created:   \(Output.relative(iso: c))") }
             print("caption:   \(v.caption.isEmpty ? "(empty)" : v.caption.replacingOccurrences(of: "\n", with: "\n           "))")
             if !v.hashtags.isEmpty { print("hashtags:  \(v.hashtags.map { "#\($0)" }.joined(separator: " "))") }

@@ -1,3 +1,4 @@
+import Synchronization
 import ArgumentParser
 import Foundation
 import Model
@@ -88,11 +89,24 @@ struct Context {
             if report.complete && report.pendingAfter == 0 && report.refused.isEmpty {
                 Output.note("saved and synced")
             } else {
+                if !report.refused.isEmpty { ServerRefusal.happened() }
                 for r in report.refused { Output.note("refused by the server: \(r.document): \(r.code) — \(r.text)") }
-                Output.note("saved locally; \(report.pendingAfter) edits wait for the server (run `nest sync`)")
+                if report.pendingAfter > 0 || report.refused.isEmpty {
+                    Output.note("saved locally; \(report.pendingAfter) edits wait for the server (run `nest sync`)")
+                } else {
+                    Output.note("kept locally only: the server will not take it (`nest status` lists refused edits)")
+                }
             }
         } catch {
             Output.note("saved locally; not synced: \(error)")
         }
     }
+}
+
+/// Whether the server refused an edit this command made: the command still
+/// prints what it did, then `nest` exits 4 (as `nest sync` does for refusals).
+enum ServerRefusal {
+    private static let refused = Mutex(false)
+    static func happened() { refused.withLock { $0 = true } }
+    static var occurred: Bool { refused.withLock { $0 } }
 }

@@ -23,6 +23,7 @@ struct NestCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            if ServerRefusal.occurred { exit(withError: ExitCode(4)) }
         } catch {
             exit(withError: error)
         }

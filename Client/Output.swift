@@ -1,8 +1,18 @@
 import Foundation
+import SyncClient
 
 /// Terminal output: tables, relative times, JSON, notes on stderr (so
 /// stdout stays parseable with --json).
 enum Output {
+    /// Where a document's local edits stand: refused (with the server's reason), pending, or synced.
+    static func syncState(of name: String, in store: LocalStore) throws -> String {
+        if let r = try store.refused().first(where: { $0.document == name }) {
+            return "refused — \(r.code): \(r.text) (these edits are not on the server)"
+        }
+        let pending = try store.pending(document: name).count
+        return pending > 0 ? "pending — \(count(pending, "edit")) wait for the server" : "synced"
+    }
+
     static func note(_ text: String) {
         FileHandle.standardError.write(Data("\(text)\n".utf8))
     }

@@ -49,7 +49,8 @@ struct StatusInfo: Codable {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What is saved where: pending edits, last sync, conflicts (no network).")
+    static let configuration = CommandConfiguration(abstract: "What is saved where: pending edits, last sync, conflicts (no network).",
+        discussion: "Exit status: 4 when the server refused edits that are kept here (listed under refused), else 0.")
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -60,7 +61,7 @@ struct Status: AsyncParsableCommand {
         var conflicts = 0
         for n in names { conflicts += (try? ctx.store.read(n) { ConflictLog.list($0).filter(\.isOpen).count }) ?? 0 }
         let last = try ctx.store.meta("last_sync_at").flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
-        let state = summary.pendingUpdates == 0 ? (last == nil ? "never synced" : "synced") : "pending"
+        let state = summary.refused > 0 ? "refused" : summary.pendingUpdates == 0 ? (last == nil ? "never synced" : "synced") : "pending"
         let info = StatusInfo(
             user: profile?.user, server: profile?.server,
             workspaces: Dictionary(uniqueKeysWithValues: (profile?.workspaces ?? []).map { ($0.workspaceID, $0.role.description) }),
@@ -68,15 +69,22 @@ struct Status: AsyncParsableCommand {
             pendingDocuments: summary.pendingDocuments, oldestPending: summary.oldestPending.map { $0.formatted(.iso8601) },
             refusedEdits: summary.refused, openConflicts: conflicts, lastSync: last.map { $0.formatted(.iso8601) }, state: state
         )
-        if global.json { return try Output.json(info) }
+        // Refused edits are not on the server: the status says so, and exits 4 as `nest sync` does.
+        if global.json {
+            try Output.json(info)
+            if summary.refused > 0 { throw ExitCode(4) }
+            return
+        }
         print("user:       \(profile?.user ?? "(not logged in — run `nest login`)")")
         if let p = profile {
             print("server:     \(p.server)")
             print("workspaces: \(p.workspaces.isEmpty ? "(unknown until the first sync)" : p.workspaces.map { "\($0.workspaceID) (\($0.role))" }.joined(separator: ", "))")
         }
         print("documents:  \(names.count) in \(global.directory)")
-        if summary.pendingUpdates == 0 {
+        if summary.pendingUpdates == 0 && summary.refused == 0 {
             print("pending:    none — every local edit is on the server")
+        } else if summary.pendingUpdates == 0 {
+            print("pending:    none waiting to be sent; the refused edits below are not on the server")
         } else {
             let age = summary.oldestPending.map { ", oldest \(Output.relative($0))" } ?? ""
             print("pending:    \(summary.pendingUpdates) edits in \(summary.pendingDocuments) documents\(age) — run `nest sync`")
@@ -87,13 +95,14 @@ struct Status: AsyncParsableCommand {
         }
         print("conflicts:  \(conflicts == 0 ? "none open" : "\(conflicts) open — see `nest conflicts list`")")
         print("last sync:  \(last.map { Output.relative($0) } ?? "never")")
+        if summary.refused > 0 { throw ExitCode(4) }
     }
 }
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sync once: send pending edits, fetch what changed.",
-        discussion: "Exit status: 0 when every edit is acknowledged by the server, 3 when some still wait, 4 when the server refused some."
+        discussion: "Exit status: 0 when every edit is acknowledged by the server, 3 when some still wait, 4 when the server refused some (in this sync or an earlier one; `nest status` lists them)."
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Give up after this many seconds.") var timeout: Double = 120
@@ -126,9 +135,13 @@ struct Sync: AsyncParsableCommand {
             if report.conflictsRecorded > 0 { print("\(Output.count(report.conflictsRecorded, "new conflict")) — see `nest conflicts list`") }
             for p in report.documentProblems { print("problem: \(p.document): \(p.code) — \(p.text)") }
             for r in report.refused { print("refused: \(r.document): \(r.code) — \(r.text)") }
+            let earlier = try ctx.store.refused().filter { e in !report.refused.contains { $0.document == e.document } }
+            for r in earlier.prefix(10) { print("refused earlier: \(r.document): \(r.code) — \(r.text)") }
             if report.pendingAfter > 0 { print("\(Output.count(report.pendingAfter, "edit")) still \(report.pendingAfter == 1 ? "waits" : "wait") for the server") }
         }
-        if !report.refused.isEmpty { throw ExitCode(4) }
+        // Edits refused in an earlier sync are still not on the server: not a clean sync either.
+        let standingRefusals = try ctx.store.outboxSummary().refused
+        if !report.refused.isEmpty || standingRefusals > 0 { throw ExitCode(4) }
         if !report.complete || report.pendingAfter > 0 { throw ExitCode(3) }
     }
 }

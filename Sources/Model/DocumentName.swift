@@ -3,13 +3,17 @@ public enum DocumentKind: String, Sendable, CaseIterable, Codable {
     case draft, brandkit, calendar
 }
 
-/// A document's name, `<workspace>/<kind>/<id>` (ARCHITECTURE.md, Documents).
+/// A document's name, `<workspace>/<kind>/<id>` (ARCHITECTURE.md, Documents;
+/// PROTOCOL.md section 1). The one rule for what a document name is: the
+/// client makes names with it and the server accepts names with it, so a name
+/// one side makes is never refused by the other for its form.
 public struct DocumentName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
     public let workspace: String
     public let kind: DocumentKind
     public let id: String
 
-    /// Builds a name; each part must be 1–100 characters of letters, digits, `-`, `_` or `.`.
+    /// Builds a name; the workspace and the id must each be 1–128 ASCII letters,
+    /// digits, `-`, `_` or `.`, starting with a letter or a digit.
     public init(workspace: String, kind: DocumentKind, id: String) throws(ModelError) {
         let text = "\(workspace)/\(kind.rawValue)/\(id)"
         guard Self.isPart(workspace), Self.isPart(id) else { throw .invalidDocumentName(text) }
@@ -39,10 +43,16 @@ public struct DocumentName: Sendable, Hashable, Comparable, CustomStringConverti
 
     public static func < (a: DocumentName, b: DocumentName) -> Bool { a.description < b.description }
 
-    static func isPart(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 100 && s.unicodeScalars.allSatisfy { c in
-            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "-" || c == "_" || c == "."
-        } && s != "." && s != ".."
+    /// Whether `s` may be a workspace or an id. Starting with a letter or a
+    /// digit keeps `.`, `..` and hidden-file-like names out of paths and URLs.
+    public static func isPart(_ s: String) -> Bool {
+        let bytes = s.utf8
+        guard let first = bytes.first, bytes.count <= 128, isLetterOrDigit(first) else { return false }
+        return bytes.allSatisfy { isLetterOrDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    private static func isLetterOrDigit(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
     }
 
     /// A new random id: 12 lowercase letters and digits.

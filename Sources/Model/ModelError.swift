@@ -22,7 +22,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidDocumentName(let n):
-            return "invalid document name \"\(n)\": expected <workspace>/<draft|brandkit|calendar>/<id> (letters, digits, - _ .)"
+            return "invalid document name \"\(n)\": expected <workspace>/<draft|brandkit|calendar>/<id>, the workspace and id each 1-128 letters, digits, - _ . starting with a letter or digit"
         case .wrongKind(let expected, let found): return "document is a \(found), not a \(expected.rawValue)"
         case .newerSchema(let found, let supported):
             return "document has schema version \(found); this client reads up to \(supported) — update nest"

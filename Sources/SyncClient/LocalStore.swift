@@ -304,6 +304,11 @@ public final class LocalStore: Sendable {
         }
     }
 
+    /// Documents with edits the server refused for good: shown as refused, never as synced.
+    public func refusedDocuments() throws(ClientError) -> Set<String> {
+        try read("read outbox") { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT name FROM outbox WHERE refused_code IS NOT NULL")) }
+    }
+
     /// Updates the server refused for good.
     public func refused() throws(ClientError) -> [RefusedEntry] {
         try read("read outbox") { db in

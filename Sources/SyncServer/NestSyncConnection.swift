@@ -1,6 +1,7 @@
 import Prometheus
 import Foundation
 import Logging
+import Model
 import NIOCore
 import Synchronization
 import SyncProtocol
@@ -246,7 +247,7 @@ struct NestSyncConnection: Sendable {
             case denied(ErrorCode)
         }
         func access(_ documentID: String) -> Access {
-            guard let doc = DocumentID(documentID) else { return .denied(.unknownDocument) }
+            guard let doc = try? DocumentName(parsing: documentID) else { return .denied(.unknownDocument) }
             guard let role = session.roles[doc.workspace] else { return .denied(.forbidden) }
             return .granted(role)
         }

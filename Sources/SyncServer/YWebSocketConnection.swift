@@ -1,6 +1,7 @@
 import Prometheus
 import Foundation
 import Logging
+import Model
 import NIOCore
 import SyncProtocol
 
@@ -41,7 +42,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
     /// and sends the room's state vector. Refusals come after the upgrade so
     /// that the peer sees a close code and reason.
     func start(_ peer: WebSocketPeer) async -> ConnectionClosed? {
-        guard let document = DocumentID(documentID) else { return ConnectionClosed(code: CloseCode.badMessage, reason: "unknown document id") }
+        guard let document = try? DocumentName(parsing: documentID) else { return ConnectionClosed(code: CloseCode.badMessage, reason: "unknown document id") }
         let slot: JoinSlot
         do { slot = try await server.gate.slot() } catch {
             if error == .busy { logger.info("join refused: server busy") }

@@ -31,7 +31,10 @@ struct ModelTests {
     func names() throws {
         let n = try DocumentName(parsing: "acme/calendar/main")
         #expect(n.workspace == "acme" && n.kind == .calendar && n.id == "main")
-        for bad in ["acme/post/x", "acme/draft", "/draft/x", "acme/draft/a b", "acme/draft/..", "a/draft/x/y", "acme/draft/" + String(repeating: "x", count: 101)] {
+        #expect(try DocumentName(parsing: "w1/draft/abc").kind == .draft)
+        #expect(try DocumentName(parsing: "a.b-c_d/brandkit/" + String(repeating: "x", count: 128)).id.count == 128)
+        for bad in ["", "acme/post/x", "acme/draft", "/draft/x", "acme//x", "acme/draft/a b", "acme/draft/..", "acme/draft/.x", "acme/draft/_x",
+                    "_w/draft/x", "-w/draft/x", "a/draft/x/y", "acme/draft/\u{e9}", "acme/draft/" + String(repeating: "x", count: 129)] {
             #expect(throws: ModelError.self, "\(bad)") { try DocumentName(parsing: bad) }
         }
     }
