@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "NestClient",
             dependencies: [
-                "CRDT", "Model", "SyncClient", "SyncProtocol", "SyncServer",
+                "CRDT", "Model", "SyncClient", "SyncProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Client", swiftSettings: strictSettings
@@ -107,10 +107,13 @@ let package = Package(
             path: "Benchmarks/NestBench",
             swiftSettings: strictSettings
         ),
+        // Test support in two layers: processes, seeds and waiting (no dependencies), and the local
+        // stand-ins for outside services; neither links the server, so CRDT and client tests do not.
+        .target(name: "TestBasics", path: "Tests/TestBasics", swiftSettings: strictSettings),
         .target(
             name: "TestHarness",
             dependencies: [
-                "SyncServer", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                "TestBasics", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -121,14 +124,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientTests",
-            dependencies: ["Model", "SyncClient", "SyncProtocol", "CRDT", "TestHarness"],
+            dependencies: ["Model", "SyncClient", "SyncProtocol", "CRDT", "TestBasics", "TestHarness"],
             path: "Tests/ClientTests", swiftSettings: strictSettings
         ),
-        .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit", "TestHarness"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
+        .testTarget(name: "CRDTTests", dependencies: ["CRDT", "ScenarioKit", "TestBasics"], path: "Tests/CRDTTests", swiftSettings: strictSettings),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "SyncProtocol", "CRDT", "TestHarness", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                "SyncServer", "SyncProtocol", "CRDT", "TestBasics", "TestHarness", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),

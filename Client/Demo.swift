@@ -5,54 +5,39 @@ import Logging
 import Model
 import SyncClient
 import SyncProtocol
-import SyncServer
 
-/// `nest demo`: an embedded server, two devices of one workspace, offline
+/// `nest demo`: a `nest-server` process, two devices of one workspace, offline
 /// edits on both to the same draft, brand kit and calendar, reconnect, and
 /// the merged result with its conflict log.
 struct Demo: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Two devices edit offline, reconnect through an embedded server, and merge.")
+    static let configuration = CommandConfiguration(abstract: "Two devices edit offline, reconnect through a nest-server it starts (the one built beside nest, or NEST_SERVER_BIN), and merge.")
     @Option(help: "Keep the demo's data here instead of a temporary folder.") var dataDir: String?
 
     func run() async throws {
         let root = dataDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("nest-demo-\(DocumentName.newID())")
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        var config = ServerConfiguration()
-        config.port = 0
-        config.dataDirectory = (root as NSString).appendingPathComponent("server")
-        config.ai = AIDemo.provider()
-        config.jwtSecret = (0..<48).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement() ?? "x") }.joined()
-        var logger = Logger(label: "nest-server")
-        logger.logLevel = .warning
+        let serverData = (root as NSString).appendingPathComponent("server")
+        try FileManager.default.createDirectory(atPath: serverData, withIntermediateDirectories: true)
         let workspace = "acme"
-        try await NestServerApp.withStore(config, logger: logger) { store in
-            try await store.setMembership(workspaceID: workspace, userID: "alice", role: .owner)
-            try await store.setMembership(workspaceID: workspace, userID: "bob", role: .editor)
-        }
-        let verifier = try await TokenVerifier(secret: config.jwtSecret ?? "")
-        let (ports, portFeed) = AsyncStream<Int>.makeStream()
-        let serverConfig = config
-        let server = Task { try await NestServerApp.run(serverConfig, logger: logger) { portFeed.yield($0) } }
-        var portIterator = ports.makeAsyncIterator()
-        guard let port = await portIterator.next() else { throw ValidationError("the embedded server did not start") }
+        let (server, tokens) = try await DemoServer.start(dataDirectory: serverData, members: [
+            (user: "alice", workspace: workspace, role: "owner"), (user: "bob", workspace: workspace, role: "editor"),
+        ])
         // The server is stopped and awaited on every way out, so that it closes its connections and clients itself.
         do {
-            try await tour(port: port, root: root, workspace: workspace, verifier: verifier, config: serverConfig)
+            try await tour(server: server, tokens: tokens, root: root, workspace: workspace)
         } catch {
-            server.cancel()
-            _ = await server.result
+            await server.stop()
             throw error
         }
-        server.cancel()
-        _ = await server.result
+        await server.stop()
     }
 
-    private func tour(port: Int, root: String, workspace: String, verifier: TokenVerifier, config: ServerConfiguration) async throws {
-        print("▶ embedded nest-server on 127.0.0.1:\(port) (SQLite in \(config.dataDirectory)); workspace \(workspace): alice (owner), bob (editor)")
-        print("  AI: \(config.ai.map { "\($0.model) at \($0.baseURL)\($0.note.map { " — \($0)" } ?? "")" } ?? "no provider configured (NEST_AI_BASE_URL)")")
+    private func tour(server: DemoServer, tokens: [String: String], root: String, workspace: String) async throws {
+        let port = server.port
+        print("▶ nest-server (\(server.binary)) on 127.0.0.1:\(port), SQLite in \(server.dataDirectory); workspace \(workspace): alice (owner), bob (editor)")
+        print("  AI: \(AIDemo.providerDescription ?? "no provider configured (NEST_AI_BASE_URL)")")
 
-        let alice = try await Device.make("alice", "phone", root: root, port: port, workspace: workspace, verifier: verifier)
-        let bob = try await Device.make("bob", "laptop", root: root, port: port, workspace: workspace, verifier: verifier)
+        let alice = try Device.make("alice", "phone", root: root, port: port, workspace: workspace, token: tokens["alice"] ?? "")
+        let bob = try Device.make("bob", "laptop", root: root, port: port, workspace: workspace, token: tokens["bob"] ?? "")
         let draft = try DocumentName(workspace: workspace, kind: .draft, id: "spring-launch")
         let brand = try DocumentName.brandKit(workspace: workspace)
         let calendar = try DocumentName.calendar(workspace: workspace)
@@ -130,7 +115,7 @@ struct Demo: AsyncParsableCommand {
             guard ja == jb else { throw ValidationError("\(name) diverged between the devices") }
             print("✓ \(name): identical on both devices (\(a.count) / \(b.count) bytes of Yjs state)")
         }
-        try await AIDemo.roundTrip(alice: alice, bob: bob, draft: draft, configured: config.ai != nil)
+        try await AIDemo.roundTrip(alice: alice, bob: bob, draft: draft, configured: AIDemo.providerDescription != nil)
         print("\nnothing pending: alice \(try alice.store.outboxSummary().pendingUpdates), bob \(try bob.store.outboxSummary().pendingUpdates); data in \(root)")
     }
 
@@ -139,14 +124,11 @@ struct Demo: AsyncParsableCommand {
 
 /// Step 7 of the demo: an AI request made offline, answered by the server, accepted on the other device.
 enum AIDemo {
-    /// The provider the environment names (`scripts/run` starts a small local model and sets these).
-    static func provider() -> AIProviderConfiguration? {
+    /// The provider the environment names for the server (`scripts/run` starts a small local model and sets these).
+    static var providerDescription: String? {
         let env = ProcessInfo.processInfo.environment
         guard let base = env["NEST_AI_BASE_URL"], !base.isEmpty else { return nil }
-        var ai = AIProviderConfiguration(baseURL: base, apiKey: env["NEST_AI_API_KEY"], model: env["NEST_AI_MODEL"] ?? "deepseek-chat")
-        ai.note = env["NEST_AI_NOTE"]
-        ai.maxTokens = env["NEST_AI_MAX_TOKENS"].flatMap(Int.init) ?? 120
-        return ai
+        return "\(env["NEST_AI_MODEL"] ?? "deepseek-chat") at \(base)" + (env["NEST_AI_NOTE"].map { " — \($0)" } ?? "")
     }
 
     static func roundTrip(alice: Device, bob: Device, draft: DocumentName, configured: Bool) async throws {
@@ -198,9 +180,8 @@ struct Device {
     let label: String
     let store: LocalStore
 
-    static func make(_ user: String, _ label: String, root: String, port: Int, workspace: String, verifier: TokenVerifier) async throws -> Device {
+    static func make(_ user: String, _ label: String, root: String, port: Int, workspace: String, token: String) throws -> Device {
         let store = try LocalStore(directory: (root as NSString).appendingPathComponent("\(user)-\(label)"))
-        let token = try await verifier.issue(user: user, ttl: 3600)
         try store.saveProfile(Profile(server: "http://127.0.0.1:\(port)", token: token, user: user))
         try store.setMeta(["workspace": workspace])
         return Device(user: user, label: label, store: store)

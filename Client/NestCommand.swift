@@ -35,7 +35,7 @@ struct NestCommand: AsyncParsableCommand {
         discussion: """
             Edits are saved in the local store (--data-dir, env NEST_DATA_DIR, default ~/.nest) before a command \
             returns, then sent to the server unless --offline is given. Run `nest login` first, or `nest demo` to see \
-            two devices merge offline edits through an embedded server.
+            two devices merge offline edits through a nest-server process it starts.
             """,
         version: "0.1.0",
         subcommands: [

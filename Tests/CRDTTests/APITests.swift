@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 import CRDT
 
 /// The public editing and observing API.

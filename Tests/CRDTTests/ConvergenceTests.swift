@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 import CRDT
 
 /// Property: replicas that make random concurrent edits and receive each

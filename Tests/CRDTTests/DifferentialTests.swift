@@ -2,7 +2,7 @@ import Testing
 import Foundation
 @testable import CRDT
 import ScenarioKit
-import TestHarness
+import TestBasics
 
 /// Differential tests against the real Yjs (Debian `node-yjs`): random and
 /// hand-written scenarios run through `yjs-runner.mjs` and through our

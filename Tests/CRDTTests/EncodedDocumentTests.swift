@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 import CRDT
 
 /// Property: a document kept as encoded updates answers like a `Doc` that

@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 import Foundation
 import CRDT
 

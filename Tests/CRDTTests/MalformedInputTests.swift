@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 import CRDT
 
 /// Bad bytes never crash the engine, are refused with a typed error, and

@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// The sequence index must describe the item list exactly after every kind of change.

@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// The per-client struct lists are chunked, and deletes in unformatted text

@@ -1,6 +1,6 @@
 import Foundation
 import CRDT
-import TestHarness
+import TestBasics
 
 /// Paths and helpers shared by the tests.
 enum TestSupport {
@@ -34,7 +34,7 @@ enum TestSupport {
         return out
     }
 
-    typealias SeededRandom = TestHarness.SeededRandom
+    typealias SeededRandom = TestBasics.SeededRandom
 
     /// `node`, found on PATH.
     static var node: String? {

@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// The block-wise string decoding and surrogate search against their plain definitions.

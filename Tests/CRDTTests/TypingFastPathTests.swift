@@ -1,5 +1,5 @@
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// Typing grows this client's newest item in place instead of creating an

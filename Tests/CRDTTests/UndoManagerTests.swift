@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// The undo manager must leave a document exactly as Yjs' does: random edit

@@ -1,6 +1,6 @@
 import Testing
 import Foundation
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// Update format v2 (spec 4): golden vectors, round trips, malformed input,

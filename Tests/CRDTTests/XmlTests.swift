@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TestHarness
+import TestBasics
 @testable import CRDT
 
 /// The XML types must build the same structs as Yjs' and print the same

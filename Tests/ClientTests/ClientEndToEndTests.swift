@@ -3,6 +3,7 @@ import Foundation
 import Model
 import SyncClient
 import TestHarness
+import TestBasics
 import Testing
 
 /// End to end with real processes on loopback: `nest-server` (SQLite or

@@ -1,5 +1,6 @@
 import Foundation
 import TestHarness
+import TestBasics
 import Testing
 
 /// The embedded default provider, for real: the small local model that

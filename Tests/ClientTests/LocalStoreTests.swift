@@ -3,6 +3,7 @@ import Foundation
 import Model
 import SyncClient
 import TestHarness
+import TestBasics
 import Testing
 
 func tempDirectory(_ name: String) -> String {

@@ -2,6 +2,7 @@ import CRDT
 import Foundation
 import Model
 import TestHarness
+import TestBasics
 import Testing
 
 /// Applies every update of `from` that `to` lacks.

@@ -1,5 +1,6 @@
 import Foundation
 import TestHarness
+import TestBasics
 
 /// A `nest` data directory driven through the real binary, as a user would.
 struct NestCLI {

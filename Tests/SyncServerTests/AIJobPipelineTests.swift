@@ -8,6 +8,7 @@ import SyncProtocol
 import SyncServer
 import Synchronization
 import TestHarness
+import TestBasics
 
 /// The server's side of an AI request, in one process on a real SQLite
 /// store: rooms, the projector that follows their commits, the job worker,

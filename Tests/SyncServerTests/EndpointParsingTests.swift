@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import TestHarness
+import TestBasics
 @testable import SyncServer
 
 @Suite("endpoint parsing")

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import SyncServer
 import TestHarness
+import TestBasics
 
 /// Real `nest-server` processes sharing one PostgreSQL: the queue's promises
 /// hold across processes and survive a node's death.

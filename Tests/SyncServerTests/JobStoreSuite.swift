@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import SyncServer
 import TestHarness
+import TestBasics
 
 /// The test suite every `JobStore` must pass (SQLite and PostgreSQL), with
 /// times passed in, so that leases and retries are tested without waiting.

@@ -5,6 +5,7 @@ import PostgresNIO
 import SyncServer
 import Synchronization
 import TestHarness
+import TestBasics
 
 /// A handler that waits until it is cancelled (or `finishAfter`), recording what happened.
 final class WaitingHandler: JobHandler {

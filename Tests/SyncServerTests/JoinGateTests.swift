@@ -2,6 +2,7 @@ import Testing
 import Synchronization
 import SyncServer
 import TestHarness
+import TestBasics
 
 /// Admission control: bounded concurrent joins, arrival order, refusal when
 /// the queue is full, cancellation while waiting.

@@ -1,5 +1,6 @@
 import Foundation
 import TestHarness
+import TestBasics
 import Testing
 
 /// The load benchmark (`nest-bench server`) runs end to end on a fresh

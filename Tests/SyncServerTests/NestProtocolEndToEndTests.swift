@@ -9,6 +9,7 @@ import NIOWebSocket
 import HTTPTypes
 import SyncProtocol
 import TestHarness
+import TestBasics
 
 /// A Nest-protocol client over a real WebSocket, for the tests.
 struct NestConnection {

@@ -6,6 +6,7 @@ import Model
 import SyncProtocol
 import SyncServer
 import TestHarness
+import TestBasics
 
 @Suite("Projections")
 struct ProjectionTests {

@@ -4,6 +4,7 @@ import Model
 import Synchronization
 import SyncProtocol
 import TestHarness
+import TestBasics
 import Testing
 
 /// A `nest` data directory driven through the real binary.

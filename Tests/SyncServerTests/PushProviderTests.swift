@@ -4,6 +4,7 @@ import Foundation
 import SyncProtocol
 @testable import SyncServer
 import TestHarness
+import TestBasics
 import NIOSSL
 import Synchronization
 import Testing

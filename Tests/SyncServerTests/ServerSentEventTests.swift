@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import SyncServer
 import TestHarness
+import TestBasics
 
 @Suite("Server-sent events")
 struct ServerSentEventTests {

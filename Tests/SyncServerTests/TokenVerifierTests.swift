@@ -2,6 +2,7 @@ import Foundation
 import JWTKit
 import SyncServer
 import TestHarness
+import TestBasics
 import Testing
 
 /// Claims as an identity provider would issue them.

@@ -1,4 +1,5 @@
 import Foundation
+import TestBasics
 import Hummingbird
 import HTTPTypes
 import Logging

@@ -1,4 +1,5 @@
 public import Foundation
+import TestBasics
 
 /// A real `nest-server` process on loopback with its own SQLite file (or
 /// PostgreSQL when `databaseURL` is set), for end-to-end tests.

@@ -1,6 +1,5 @@
 import Foundation
 public import PostgresNIO
-import SyncServer
 
 /// Databases on the throwaway PostgreSQL server `scripts/test` starts (it
 /// sets NEST_TEST_DATABASE_URL). Each caller gets an empty database.
@@ -13,7 +12,9 @@ public enum TestDatabase {
     /// Creates an empty database; returns its URL and configuration.
     public static func fresh() async throws -> (url: String, config: PostgresClient.Configuration)? {
         guard let url = ProcessInfo.processInfo.environment["NEST_TEST_DATABASE_URL"] else { throw NotConfigured() }
-        let base = try PostgresDocumentStore.configuration(url: url)
+        guard let u = URLComponents(string: url), let host = u.host else { throw NotConfigured() }
+        let base = PostgresClient.Configuration(host: host, port: u.port ?? 5432, username: u.user ?? "postgres", password: u.password,
+                                                database: String(u.path.dropFirst()), tls: .disable)
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let admin = PostgresClient(configuration: base)
         let logger = Logger(label: "test-database")

@@ -1,4 +1,5 @@
 import Foundation
+import TestBasics
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -46,18 +46,18 @@ public enum ProcessRunner {
 }
 
 /// Bytes collected from a pipe by a reader.
-final class DataBox: @unchecked Sendable {
+public final class DataBox: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var finished = false
-    var done: Bool { lock.withLock { finished } }
-    func append(_ d: Data) { lock.withLock { data.append(d) } }
-    func finish() { lock.withLock { finished = true } }
-    func get() -> Data { lock.withLock { data } }
+    public var done: Bool { lock.withLock { finished } }
+    public func append(_ d: Data) { lock.withLock { data.append(d) } }
+    public func finish() { lock.withLock { finished = true } }
+    public func get() -> Data { lock.withLock { data } }
 
     /// Collects everything `pipe` delivers until end of file, on a thread
     /// of its own (never one of the concurrency pool).
-    static func collecting(_ pipe: Pipe) -> DataBox {
+    public static func collecting(_ pipe: Pipe) -> DataBox {
         let box = DataBox()
         PipeDrain.start(pipe, { box.append($0) }, atEnd: { box.finish() })
         return box
