@@ -9,13 +9,6 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
-/// The CRDT engine's hot loops walk class references; dynamic exclusivity
-/// checks on every property access cost ~8 % of a trace replay. Debug builds
-/// (what the tests run) keep the checks, so a violation still fails there.
-let crdtSettings: [SwiftSetting] = strictSettings + [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
-
 let package = Package(
     name: "nest-sync",
     platforms: [.macOS(.v14)],
@@ -48,7 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
-        .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: crdtSettings, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "CRDT", path: "Sources/CRDT", swiftSettings: strictSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SyncProtocol", dependencies: ["CRDT"], path: "Sources/SyncProtocol", swiftSettings: strictSettings),
         .target(
             name: "SyncServer",

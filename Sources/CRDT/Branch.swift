@@ -21,35 +21,35 @@ public final class Branch {
     /// The document. Unowned for speed (weak references make every
     /// retain of the referenced object take the slow path); ``Doc`` clears
     /// it before the document goes away.
-    unowned(unsafe) var doc: Doc?
+    @exclusivity(unchecked) unowned(unsafe) var doc: Doc?
     /// The item whose content is this type; nil for a root type. Cleared
     /// when the item's content is garbage-collected.
-    unowned(unsafe) var item: Item?
-    var rootName: String?
-    var kind: TypeKind
-    var start: Item?
-    var map: [String: Item] = [:]
+    @exclusivity(unchecked) unowned(unsafe) var item: Item?
+    @exclusivity(unchecked) var rootName: String?
+    @exclusivity(unchecked) var kind: TypeKind
+    @exclusivity(unchecked) var start: Item?
+    @exclusivity(unchecked) var map: [String: Item] = [:]
     /// Map keys in the order they were first set. Yjs iterates its map in
     /// this order when it deletes a type, and the order of a transaction's
     /// deletions is observable (its delete set drives the text cleanup).
-    var mapOrder: [String] = []
+    @exclusivity(unchecked) var mapOrder: [String] = []
     /// Visible length of the sequence.
-    var length = 0
-    var hasFormatting = false
+    @exclusivity(unchecked) var length = 0
+    @exclusivity(unchecked) var hasFormatting = false
     /// Nesting level: 0 for a root type.
-    var depth = 0
+    @exclusivity(unchecked) var depth = 0
     /// Deepest nesting accepted. Deeper nested types from the wire are
     /// dropped (integrated as garbage-collected) and refused locally, so that
     /// no recursion over a document can exhaust the stack.
     static let maxDepth = 200
     /// Whether any string content ever integrated here holds a UTF-16 surrogate.
-    var hasSurrogates = false
+    @exclusivity(unchecked) var hasSurrogates = false
     /// Finds items by visible position.
-    var index = SequenceIndex()
+    @exclusivity(unchecked) var index = SequenceIndex()
     /// Initial content of a type not integrated yet.
-    var prelim: YInput?
-    var observers: [(id: Int, handler: (YEvent) -> Void)] = []
-    var deepObservers: [(id: Int, handler: ([YEvent]) -> Void)] = []
+    @exclusivity(unchecked) var prelim: YInput?
+    @exclusivity(unchecked) var observers: [(id: Int, handler: (YEvent) -> Void)] = []
+    @exclusivity(unchecked) var deepObservers: [(id: Int, handler: ([YEvent]) -> Void)] = []
 
     init(kind: TypeKind) {
         self.kind = kind

@@ -12,18 +12,18 @@
 /// merge in place.
 final class ClientStructs {
     /// Chunks in clock order; none is empty.
-    private var chunks: [ContiguousArray<Item>] = []
+    @exclusivity(unchecked) private var chunks: [ContiguousArray<Item>] = []
     /// The index of each chunk's first struct.
-    private var starts: [Int] = []
+    @exclusivity(unchecked) private var starts: [Int] = []
     /// The chunk of the last lookup: edits and merges stay near each other.
-    private var hint = 0
+    @exclusivity(unchecked) private var hint = 0
     /// The number of structs.
-    private(set) var count = 0
+    @exclusivity(unchecked) private(set) var count = 0
     /// The clock after the last struct (the client's state). Kept here
     /// because it is asked for on every edit and integration, and reading it
     /// through `last` retains the item each time. Only appending moves it:
     /// splits and merges keep the covered range.
-    var endClock = 0
+    @exclusivity(unchecked) var endClock = 0
 
     static let maxChunk = 256
 
@@ -231,7 +231,7 @@ final class ClientStructs {
     }
 
     private static let warmBatch = 16
-    private var warmSink = 0
+    @exclusivity(unchecked) private var warmSink = 0
 
     /// Every struct, in clock order.
     var all: FlattenSequence<[ContiguousArray<Item>]> { chunks.joined() }

@@ -5,31 +5,31 @@
 public final class Doc {
     /// This replica's client id. Changed automatically if an applied update
     /// shows another replica using the same id.
-    public internal(set) var clientID: Int
+    @exclusivity(unchecked) public internal(set) var clientID: Int
     /// Whether deleted content is garbage-collected (Yjs default: true).
     public let gc: Bool
     /// Deletes in text without formatting find each item through the
     /// sequence index; tests set this to take Yjs' walk instead and compare.
-    var walksToDelete = false
+    @exclusivity(unchecked) var walksToDelete = false
     /// Item id → the id of the item an undo manager re-created it as (Yjs
     /// `Item.redone`; kept here rather than in every item, since few ever
     /// have one). Split items carry it over; items that have one never merge.
-    var redone: [ID: ID] = [:]
+    @exclusivity(unchecked) var redone: [ID: ID] = [:]
     /// Whether any type of this document has ever had an observer: until one
     /// does, transactions skip building events (most of a local edit's
     /// cleanup when no one listens, as on a server or in a replay).
-    var hasTypeObservers = false
+    @exclusivity(unchecked) var hasTypeObservers = false
     let store = StructStore()
-    var roots: [String: Branch] = [:]
-    var currentTransaction: Transaction?
-    private var cleanupQueue: [Transaction] = []
-    private var cleaningUp = false
+    @exclusivity(unchecked) var roots: [String: Branch] = [:]
+    @exclusivity(unchecked) var currentTransaction: Transaction?
+    @exclusivity(unchecked) private var cleanupQueue: [Transaction] = []
+    @exclusivity(unchecked) private var cleaningUp = false
     /// The most recent outermost transaction, reused by the next one when
     /// nothing else (a handler, the caller) still holds it.
-    private var lastTransaction: Transaction?
-    private var updateHandlers: [(id: Int, handler: ([UInt8], Transaction) -> Void)] = []
-    private(set) var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
-    private var nextHandlerID = 0
+    @exclusivity(unchecked) private var lastTransaction: Transaction?
+    @exclusivity(unchecked) private var updateHandlers: [(id: Int, handler: ([UInt8], Transaction) -> Void)] = []
+    @exclusivity(unchecked) private(set) var afterTransactionHandlers: [(id: Int, handler: (Transaction) -> Void)] = []
+    @exclusivity(unchecked) private var nextHandlerID = 0
 
     /// Creates an empty document. Without a client id a random 32-bit one is
     /// chosen, as Yjs does.

@@ -3,9 +3,16 @@
 ///
 /// Back references (`left`, `parent`) are unowned: the struct store owns
 /// every item, and parents own their children through `start`/`right`.
+///
+/// The stored properties of the engine's classes (this one, `Branch`,
+/// `ClientStructs`, `SequenceBlock`, `StructStore`, `Doc`, `Transaction`) are
+/// `@exclusivity(unchecked)`: a `Doc` and everything it owns is used by one
+/// thread at a time, and no access to one of these properties is held across
+/// code that touches the same property, so the dynamic check that would run
+/// on every access of the integration and encoding loops guards nothing.
 final class Item {
-    var id: ID
-    var length: Int
+    @exclusivity(unchecked) var id: ID
+    @exclusivity(unchecked) var length: Int
     /// The unit left of this item when it was created (immutable, on the wire).
     @inline(__always) var origin: ID? {
         get { originStorage.client < 0 ? nil : originStorage }
@@ -18,28 +25,28 @@ final class Item {
     }
     /// `ID?` takes 24 bytes in an object and a plain `ID` 16; client ids are
     /// never negative (the decoder reads them as var-uints), so -1 means none.
-    private var originStorage: ID
-    private var rightOriginStorage: ID
+    @exclusivity(unchecked) private var originStorage: ID
+    @exclusivity(unchecked) private var rightOriginStorage: ID
     private static let noID = ID(client: -1, clock: 0)
-    unowned(unsafe) var left: Item?
-    var right: Item?
-    unowned(unsafe) var parent: Branch?
+    @exclusivity(unchecked) unowned(unsafe) var left: Item?
+    @exclusivity(unchecked) var right: Item?
+    @exclusivity(unchecked) unowned(unsafe) var parent: Branch?
     /// The map key when the item is a map entry.
-    var parentSub: String?
+    @exclusivity(unchecked) var parentSub: String?
     /// A plain stored property (no observer), so that merging and splitting
     /// mutate the payload in place; ``replaceContent(_:)`` keeps `flags` right
     /// when the case changes.
-    var content: ItemContent
+    @exclusivity(unchecked) var content: ItemContent
     /// Cached facts about `content`, so that list walks never copy the enum.
-    private var flags: UInt8
+    @exclusivity(unchecked) private var flags: UInt8
     /// The content reference number (spec 3.5: 4 string, 5 embed, 7 type, ...),
     /// cached so that checking an item's kind does not copy its content.
-    private(set) var contentRef: UInt8
-    var deleted: Bool
+    @exclusivity(unchecked) private(set) var contentRef: UInt8
+    @exclusivity(unchecked) var deleted: Bool
     /// Never garbage-collect this item.
-    var keep = false
+    @exclusivity(unchecked) var keep = false
     /// The block of its sequence's index (nil for map entries and GC).
-    unowned(unsafe) var block: SequenceBlock?
+    @exclusivity(unchecked) unowned(unsafe) var block: SequenceBlock?
 
     init(id: ID, left: Item?, origin: ID?, right: Item?, rightOrigin: ID?, parent: Branch?, parentSub: String?, content: ItemContent) {
         self.id = id

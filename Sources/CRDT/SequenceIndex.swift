@@ -9,13 +9,13 @@
 /// A run of consecutive items of one sequence.
 final class SequenceBlock {
     /// The first item of the run, in list order.
-    unowned(unsafe) var first: Item
+    @exclusivity(unchecked) unowned(unsafe) var first: Item
     /// Number of items in the run.
-    var count: Int
+    @exclusivity(unchecked) var count: Int
     /// Sum of the visible lengths of the run's items.
-    var visible: Int
+    @exclusivity(unchecked) var visible: Int
     /// Position of this block in its index's `blocks`.
-    var position: Int
+    @exclusivity(unchecked) var position: Int
 
     init(first: Item, count: Int, visible: Int, position: Int) {
         self.first = first

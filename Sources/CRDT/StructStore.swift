@@ -8,14 +8,14 @@ struct PendingStructs {
 /// All integrated structs of a document, per client, sorted by clock and
 /// contiguous from clock 0 (spec 2.2).
 final class StructStore {
-    private(set) var clients: [Int: ClientStructs] = [:]
+    @exclusivity(unchecked) private(set) var clients: [Int: ClientStructs] = [:]
     /// The last list looked up: edits and updates touch one client at a time.
-    private var cachedClient = Int.min
-    private var cachedList: ClientStructs?
+    @exclusivity(unchecked) private var cachedClient = Int.min
+    @exclusivity(unchecked) private var cachedList: ClientStructs?
     /// Structs that could not be integrated yet (spec 5.5).
-    var pending: PendingStructs?
+    @exclusivity(unchecked) var pending: PendingStructs?
     /// Delete ranges whose structs are not here yet.
-    var pendingDeleteSet: DeleteSet?
+    @exclusivity(unchecked) var pendingDeleteSet: DeleteSet?
 
     /// The structs of `client`, if it has any.
     @inline(__always) func list(_ client: Int) -> ClientStructs? {

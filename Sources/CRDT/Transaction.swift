@@ -45,33 +45,33 @@ public final class Transaction {
     /// still have their old state). Arrays searched linearly while short:
     /// a transaction almost always touches one client, and hashing on every
     /// integrated item cost more than the search.
-    private(set) var touchedOrder: [Int] = []
-    private var touchedBefore: [Int] = []
+    @exclusivity(unchecked) private(set) var touchedOrder: [Int] = []
+    @exclusivity(unchecked) private var touchedBefore: [Int] = []
     /// Client → slot in the arrays above, built once many clients are touched.
-    private var touchedSlots: [Int: Int] = [:]
+    @exclusivity(unchecked) private var touchedSlots: [Int: Int] = [:]
     private static let linearSearchLimit = 8
     /// What this transaction deleted.
-    var deleteSet = DeleteSet()
+    @exclusivity(unchecked) var deleteSet = DeleteSet()
     /// Types changed, in first-change order, with what changed in them.
-    var changedBranches: [Branch] = []
-    var changedKeys: [ChangedKeys] = []
+    @exclusivity(unchecked) var changedBranches: [Branch] = []
+    @exclusivity(unchecked) var changedKeys: [ChangedKeys] = []
     /// The type whose sequence was last noted as changed: every keystroke
     /// notes its text again, and this answers that without the arrays.
-    private unowned(unsafe) var lastSequenceChange: Branch?
+    @exclusivity(unchecked) private unowned(unsafe) var lastSequenceChange: Branch?
     /// Structs split during the transaction, to be merged again at the end.
-    var mergeStructs: [Item] = []
+    @exclusivity(unchecked) var mergeStructs: [Item] = []
     /// Whether the change was made by this replica (false for applied updates).
-    public internal(set) var local: Bool
+    @exclusivity(unchecked) public internal(set) var local: Bool
     /// Whatever the caller passed as origin (e.g. a connection id).
-    public private(set) var origin: (any Sendable)?
+    @exclusivity(unchecked) public private(set) var origin: (any Sendable)?
     /// Whether the transaction added or deleted anything (what decides if
     /// ``Doc/onUpdate(_:)`` hands out an update for it).
     public var changedDocument: Bool { addedStructs || !deleteSet.isEmpty }
 
     /// Concurrent map overwrites integrated in this transaction.
-    public internal(set) var conflicts: [MapConflict] = []
-    var needFormattingCleanup = false
-    var deepEvents: [(ObjectIdentifier, Branch, YEvent)] = []
+    @exclusivity(unchecked) public internal(set) var conflicts: [MapConflict] = []
+    @exclusivity(unchecked) var needFormattingCleanup = false
+    @exclusivity(unchecked) var deepEvents: [(ObjectIdentifier, Branch, YEvent)] = []
 
     init(doc: Doc, origin: (any Sendable)?, local: Bool) {
         self.doc = doc
