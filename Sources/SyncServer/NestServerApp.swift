@@ -9,6 +9,7 @@ import PostgresNIO
 import Synchronization
 import SyncProtocol
 import ServiceLifecycle
+import UnixSignals
 
 /// Why the server could not start.
 public struct ServerStartError: Error, CustomStringConvertible {
@@ -120,66 +121,30 @@ public enum NestServerApp {
             },
             logger: logger
         )
-        // The job engine's services (projector, workers, notification listener) in a group of their own: when the
-        // server stops (SIGTERM), they stop claiming and their running attempts get a bounded time to finish.
-        let jobServices = jobs?.services ?? []
-        let jobGroup = jobServices.isEmpty ? nil : {
-            var c = ServiceGroupConfiguration(services: jobServices.map { .init(service: $0) }, logger: logger)
-            c.maximumGracefulShutdownDuration = .seconds(10)
-            return ServiceGroup(configuration: c)
-        }()
-        // The server, the job services, a watcher that applies membership changes to live connections within a
-        // second, and the sweep that unloads idle documents and keeps loaded ones under the memory budget.
-        // Whatever ends the server (a signal, a cancelled task, a failure), connections and clients are closed.
+        // Every long-running part is a service of one group: the background loops (membership changes applied to live
+        // connections within a second, idle documents unloaded and the heap trimmed, keepalive pings), the job
+        // engine's services (projector, relay, workers, notification listener) and the HTTP server. On SIGTERM or
+        // SIGINT the group shuts them down gracefully in reverse order: the server first (no new connections, open
+        // ones closed with 1001), then the job services (no new claims; running attempts finish), then the loops.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: PeriodicService("membership watch", every: .milliseconds(500)) { await live.check(store, logger: logger) }),
+            .init(service: PeriodicService("room sweep and heap trim", every: .seconds(2)) {
+                let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
+                if r.removedIdle + r.unloadedForBudget > 0 {
+                    logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
+                }
+                HeapTrim.returnFreePages()
+            }),
+            .init(service: PeriodicService("keepalive pings", every: .seconds(config.keepaliveSeconds)) { peers.keepalive() }),
+        ]
+        services += (jobs?.services ?? []).map { .init(service: $0) }
+        services.append(.init(service: app))
+        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Bounded: running job attempts get this long to finish before they are cancelled (their leases then return them).
+        groupConfig.maximumGracefulShutdownDuration = .seconds(15)
         let outcome: Result<Void, any Error>
         do {
-            try await withThrowingTaskGroup(of: ServeTask.self) { group in
-                group.addTask {
-                    try await app.runService()
-                    return .server
-                }
-                if let jobGroup {
-                    group.addTask {
-                        try await jobGroup.run()
-                        return .jobs
-                    }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(2))
-                        let r = await registry.sweep(idleAfter: .seconds(config.roomIdleSeconds), memoryBudget: config.memoryBudgetBytes)
-                        if r.removedIdle + r.unloadedForBudget > 0 {
-                            logger.debug("rooms unloaded", metadata: ["idle": "\(r.removedIdle)", "budget": "\(r.unloadedForBudget)", "resident_bytes": "\(r.residentBytes)"])
-                        }
-                        HeapTrim.returnFreePages()
-                    }
-                    return .loop
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(500))
-                        await live.check(store, logger: logger)
-                    }
-                    return .loop
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(config.keepaliveSeconds))
-                        peers.keepalive()
-                    }
-                    return .loop
-                }
-                // Until the server stops; then the job services finish gracefully, then the loops are cancelled.
-                var jobsRunning = jobGroup != nil
-                while let finished = try await group.next(), finished != .server {
-                    if finished == .jobs { jobsRunning = false }
-                }
-                if jobsRunning, let jobGroup {
-                    await jobGroup.triggerGracefulShutdown()
-                    while let finished = try await group.next(), finished != .jobs {}
-                }
-                group.cancelAll()
-            }
+            try await ServiceGroup(configuration: groupConfig).run()
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -190,10 +155,6 @@ public enum NestServerApp {
         try outcome.get()
     }
 
-    /// The tasks `serve` runs side by side, as they end.
-    enum ServeTask: Sendable {
-        case server, jobs, loop
-    }
 
     /// A request target's path and query parameters (decoded). Split on the
     /// UTF-8 bytes: splitting by characters walked grapheme boundaries through

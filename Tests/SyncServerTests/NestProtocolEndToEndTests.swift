@@ -519,6 +519,9 @@ struct NestProtocolEndToEndTests {
         #expect(server.process?.isRunning == false, "the server did not stop within 15 s of SIGTERM")
         #expect(server.process?.terminationStatus == 0, "exit status \(String(describing: server.process?.terminationStatus))")
         #expect(closeCode == nil || closeCode == 1001 || closeCode == 1000, "close code \(String(describing: closeCode))")
+        // A graceful stop is quiet: every service ends on the signal, none is cancelled mid-way or fails.
+        let stopLog = server.logTail(20_000).split(separator: "\n").filter { $0.contains(" error ") || $0.contains("CancellationError") || $0.contains("Already closed") }
+        #expect(stopLog.isEmpty, "errors while stopping: \(stopLog)")
         server.stop()
         let ackedSeqs = acked.withLock { $0 }
         #expect(ackedSeqs.count >= 20)
