@@ -44,7 +44,7 @@ final class DemoServer: Sendable {
         let out = Pipe()
         p.standardOutput = out
         let logPath = (dataDirectory as NSString).appendingPathComponent("server.log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
         let lines = LineReader(out.fileHandleForReading)
         try p.run()

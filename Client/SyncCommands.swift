@@ -27,7 +27,7 @@ struct Login: AsyncParsableCommand {
             print("workspaces: \(p.workspaces.map { "\($0.workspaceID) (\($0.role))" }.joined(separator: ", "))")
             print("synced \(report.documentsSynced) documents")
         } catch let e as ClientError {
-            if case .network = e { Output.note("not synced yet: \(e)") } else { throw e }
+            if e.code == .network { Output.note("not synced yet: \(e)") } else { throw e }
         }
     }
 }

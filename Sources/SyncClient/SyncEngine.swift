@@ -143,8 +143,8 @@ public struct SyncEngine: Sendable {
         switch code {
         case CloseCode.unauthenticated: return .fatal(.unauthenticated("connection closed with \(code)"))
         case CloseCode.forbidden: return .fatal(.forbidden("connection closed with \(code)"))
-        case 4426: return .fatal(.protocolViolation("the server speaks another protocol version (close \(code))"))
-        case 4408: return .disconnected("closed for sending too fast (\(code))", hint: 10)
+        case CloseCode.unsupportedVersion: return .fatal(.protocolViolation("the server speaks another protocol version (close \(code))"))
+        case CloseCode.flooding: return .disconnected("closed for sending too fast (\(code))", hint: 10)
         case CloseCode.tryAgainLater: return .disconnected("the server is busy (\(code))", hint: 3)
         default: return nil
         }

@@ -44,6 +44,12 @@ public enum CloseCode {
     public static let flooding: UInt16 = 4408
     public static let unsupportedVersion: UInt16 = 4426
     public static let goingAway: UInt16 = 1001
+    /// RFC 6455: the frame broke the WebSocket protocol (e.g. bad fragmentation).
+    public static let protocolError: UInt16 = 1002
+    /// RFC 6455: a message larger than the endpoint takes.
+    public static let messageTooBig: UInt16 = 1009
+    /// RFC 6455: the server met a condition that kept it from going on (store unavailable, internal error).
+    public static let internalError: UInt16 = 1011
     /// The server is too busy to set the connection up; reconnect later (RFC 6455 "Try Again Later").
     public static let tryAgainLater: UInt16 = 1013
 }

@@ -8,12 +8,18 @@ import Synchronization
 /// or told to come back, instead of all of them sharing the machine until
 /// each one times out.
 public final class JoinGate: Sendable {
-    /// Why a join did not get a slot.
-    public enum Refusal: Error, Equatable, Sendable {
+    /// Why a join did not get a slot: a struct over a stable code, so that new
+    /// kinds can be added without breaking callers (compare with `==`).
+    public struct Refusal: Error, Hashable, Sendable, CustomStringConvertible {
+        /// `busy` or `cancelled`.
+        public var code: String
+        private init(_ code: String) { self.code = code }
+        public var description: String { code }
+
         /// The waiting queue is full.
-        case busy
+        public static let busy = Refusal("busy")
         /// The waiting task was cancelled (its client went away).
-        case cancelled
+        public static let cancelled = Refusal("cancelled")
     }
 
     private struct Waiter {

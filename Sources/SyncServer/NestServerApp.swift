@@ -150,7 +150,7 @@ public enum NestServerApp {
             outcome = .failure(error)
         }
         // Connections still open (the server stopped otherwise than by a graceful shutdown): their in-flight commits finish first.
-        await peers.closeAll(ConnectionClosed(code: 1001, reason: "server shutting down"), timeout: .seconds(10))
+        await peers.closeAll(ConnectionClosed(code: CloseCode.goingAway, reason: "server shutting down"), timeout: .seconds(10))
         await jobs?.shutdown()
         try outcome.get()
     }

@@ -116,7 +116,7 @@ final class NestSyncSession: PeerSession, @unchecked Sendable {
             return closed
         } catch {
             connection.logger.error("message failed", metadata: ["error": "\(error)"])
-            return ConnectionClosed(code: 1011, reason: "internal error")
+            return ConnectionClosed(code: CloseCode.internalError, reason: "internal error")
         }
     }
 
@@ -223,7 +223,7 @@ struct NestSyncConnection: Sendable {
                 do { memberships = try await server.memberships.memberships(of: user) } catch {
                     logger.warning("hello: cannot read memberships", metadata: ["user": "\(user)", "error": "\(error)"])
                     reply(.error(code: .storeUnavailable, text: "store unavailable", documentID: ""))
-                    throw ConnectionClosed(code: 1011, reason: "store unavailable")
+                    throw ConnectionClosed(code: CloseCode.internalError, reason: "store unavailable")
                 }
                 let expiry = identity.expiry
                 let granted = Set(memberships.map(\.workspaceID))

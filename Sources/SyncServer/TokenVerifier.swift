@@ -12,9 +12,20 @@ struct NestClaims: JWTPayload {
     }
 }
 
-/// Why a token was not accepted.
-public enum TokenProblem: Error, Sendable, Equatable {
-    case missing, invalid, expired
+/// Why a token was not accepted: a struct over a stable code, so that new
+/// kinds can be added without breaking callers (compare with `==`).
+public struct TokenProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The code, as it appears in error texts: `missing`, `invalid`, `expired`.
+    public var code: String
+    private init(_ code: String) { self.code = code }
+    public var description: String { code }
+
+    /// No token was presented.
+    public static let missing = TokenProblem("missing")
+    /// The token's signature, algorithm, key or claims are not acceptable.
+    public static let invalid = TokenProblem("invalid")
+    /// The token's `exp` has passed.
+    public static let expired = TokenProblem("expired")
 }
 
 /// Verifies tokens: HS256 with the server's shared secret (as Supabase

@@ -66,7 +66,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
             }
             role = m.role
         } catch {
-            return ConnectionClosed(code: 1011, reason: "store unavailable")
+            return ConnectionClosed(code: CloseCode.internalError, reason: "store unavailable")
         }
         let room = await server.registry.room(documentID)
         let serverVector: [UInt8]
@@ -79,7 +79,7 @@ final class YWebSocketSession: PeerSession, @unchecked Sendable {
             }
         } catch {
             logger.error("cannot load document", metadata: ["error": "\(error)"])
-            return ConnectionClosed(code: 1011, reason: "document unavailable")
+            return ConnectionClosed(code: CloseCode.internalError, reason: "document unavailable")
         }
         joined = (room, user, role)
         server.metrics.yjsConnections.increment()

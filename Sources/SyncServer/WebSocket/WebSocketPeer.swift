@@ -2,6 +2,7 @@ import Prometheus
 import NIOCore
 import NIOWebSocket
 import Synchronization
+import SyncProtocol
 
 /// One WebSocket connection as the rest of the server sees it: send a
 /// message, close with a code. Every method may be called from any thread;
@@ -141,7 +142,7 @@ final class PeerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: in-flight work finishes, then the session ends.
-            peer.close(ConnectionClosed(code: 1001, reason: "server shutting down"))
+            peer.close(ConnectionClosed(code: CloseCode.goingAway, reason: "server shutting down"))
         } else if let e = event as? ChannelEvent, e == .inputClosed {
             pump.closeInput(peer)
             context.close(promise: nil)
@@ -152,9 +153,9 @@ final class PeerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge, NIOWebSocketFrameAggregator.Error.tooManyFragments:
-            peer.close(ConnectionClosed(code: 1009, reason: "message too large"))
+            peer.close(ConnectionClosed(code: CloseCode.messageTooBig, reason: "message too large"))
         case is NIOWebSocketFrameAggregator.Error:
-            peer.close(ConnectionClosed(code: 1002, reason: "bad fragmentation"))
+            peer.close(ConnectionClosed(code: CloseCode.protocolError, reason: "bad fragmentation"))
         default:
             // Frame decoding errors were answered by NIO's protocol error handler; socket errors end the connection.
             pump.closeInput(peer)
