@@ -3,8 +3,8 @@
 ///
 /// Stored as a list of short chunks rather than one array: splitting an
 /// item inserts a struct in the middle of its client's list and merging
-/// removes one, and in one flat array each of those moved half of a large
-/// document's pointers (11 % of a trace replay was `memmove`). A chunk holds
+/// removes one, and in one flat array each of those would move half of a
+/// large document's pointers. A chunk holds
 /// at most ``maxChunk`` structs, so an insertion or removal moves at most
 /// that many plus one start offset per chunk.
 ///
@@ -183,8 +183,8 @@ final class ClientStructs {
     }
 
     /// Calls `body` with every struct from index `start` on, without
-    /// retaining them (the list keeps each alive; retaining cold items was
-    /// half of encoding a large document).
+    /// retaining them: the list keeps each alive, and retaining touches a
+    /// cold item's cache line once more for nothing.
     func forEachUnretained(from start: Int = 0, _ body: (Item) -> Void) {
         guard start < count else { return }
         var (c, k) = locate(start)
@@ -204,7 +204,7 @@ final class ClientStructs {
     /// Like ``forEachUnretained(from:_:)``, but first calls `warm` on a few
     /// structs ahead of `body`. A cheap `warm` that reads the fields `body`
     /// will read has many cache misses in flight at once, where a long `body`
-    /// takes them one after another (a cold encode waited on each struct).
+    /// takes them one after another.
     func forEachUnretained(from start: Int = 0, warming warm: (Item) -> Int, _ body: (Item) -> Void) {
         guard start < count else { return }
         var (c, k) = locate(start)

@@ -3,9 +3,9 @@
 /// integers little-endian base-128.
 public struct Lib0Encoder: Sendable {
     /// Written bytes are `storage[..<count]`; the rest is zeroed room that
-    /// writes fill through one buffer pointer per call. Appending to an array
-    /// byte by byte checked its uniqueness and capacity for every byte, which
-    /// was most of encoding a document (a Yjs client id alone is five bytes).
+    /// writes fill through one buffer pointer per call, instead of checking an
+    /// array's uniqueness and capacity for every byte appended (a Yjs client
+    /// id alone is five bytes).
     private var storage: [UInt8]
     private var count = 0
 

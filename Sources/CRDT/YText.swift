@@ -400,7 +400,7 @@ public struct YText {
     /// Deletes without format markers: each visible item is found through
     /// the sequence index instead of by walking from the previous one, since
     /// the tombstones between two visible items of a long-edited text can
-    /// number thousands (that walk was the hottest loop of a trace replay).
+    /// number thousands.
     /// The same items are split and deleted, in the same order, as the walk
     /// does. Stops at content a text does not hold (the walk skips it without
     /// counting it) and returns the units left for the walk.

@@ -114,8 +114,8 @@ public enum NestServerApp {
             server: endpoints,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "nest-server", backlog: config.listenBacklog),
             onServerRunning: { channel in
-                // NIO accepts 4 connections per wake-up by default: 5,000 clients reconnecting at once
-                // waited in the accept queue (1,200 of them for two seconds) while the loops were busy.
+                // NIO accepts 4 connections per wake-up by default: in a reconnect storm the rest wait in the
+                // accept queue while the loops are busy.
                 try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: UInt(config.acceptsPerWakeup)).get()
                 onListening(channel.localAddress?.port ?? config.port)
             },
@@ -176,8 +176,7 @@ public enum NestServerApp {
 
     /// `text` with its `%XX` escapes decoded; nil when an escape is malformed
     /// or the result is not UTF-8, as Foundation's `removingPercentEncoding`,
-    /// which took ~40 µs for a token on Linux: a tenth of the server's time
-    /// for a connection in a reconnect storm.
+    /// without its cost, which a reconnect storm pays once per connection.
     static func percentDecoded(_ text: some StringProtocol) -> String? {
         let percent = UInt8(ascii: "%")
         guard text.utf8.contains(percent) else { return String(text) }

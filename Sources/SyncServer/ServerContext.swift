@@ -7,8 +7,8 @@ struct ConnectionClosed: Error {
 }
 
 /// What every connection's session uses of the server. A class: every
-/// session keeps it, and by value it made each idle connection ~300 bytes
-/// larger (the configuration alone holds a dozen strings and numbers).
+/// session keeps it, and by value each idle connection would carry its own
+/// copy (the configuration alone holds a dozen strings and numbers).
 final class ServerContext: Sendable {
     let config: ServerConfiguration
     let store: any DocumentStore
