@@ -31,6 +31,7 @@ struct Brand: AsyncParsableCommand {
             if !v.bannedWords.isEmpty { print("banned:  \(v.bannedWords.joined(separator: ", "))") }
             if !v.defaultHashtags.isEmpty { print("tags:    \(v.defaultHashtags.map { "#\($0)" }.joined(separator: " "))") }
             if v.openConflicts > 0 { print("conflicts: \(v.openConflicts) open — `nest conflicts list`") }
+            print("sync:    \(try Output.syncState(of: name.description, in: ctx.store))")
         }
     }
 
@@ -126,6 +127,7 @@ struct CalendarCommand: AsyncParsableCommand {
                 let draftID = (try? DocumentName(parsing: e.draft).id) ?? e.draft
                 return [e.id, e.scheduledAt, e.localTime, e.platform.rawValue, draftID, e.status.rawValue + (e.date.map { " (\(Output.relative($0)))" } ?? "")]
             })
+            print("sync: \(try Output.syncState(of: name.description, in: ctx.store))")
         }
     }
 
