@@ -19,22 +19,7 @@ struct EditingTrace {
     var patchCount: Int { txns.reduce(0) { $0 + $1.count } }
 
     static func load(path: String) throws -> EditingTrace {
-        let data: Data
-        if path.hasSuffix(".gz") {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", "exec gzip -dc \"$0\"", path]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw CRDTError(.invalidValue, "gzip could not read \(path)") }
-        } else {
-            guard let d = FileManager.default.contents(atPath: path) else { throw CRDTError(.invalidValue, "cannot read \(path)") }
-            data = d
-        }
-        let json = try JSONText.parse(bytes: [UInt8](data))
+        let json = try JSONText.parse(bytes: try bytes(path: path))
         guard case .string(let start)? = json["startContent"], case .string(let end)? = json["endContent"],
               case .array(let txnValues)? = json["txns"]
         else { throw CRDTError(.invalidValue, "not an editing trace: needs startContent, endContent, txns") }
@@ -55,6 +40,26 @@ struct EditingTrace {
             txns.append(patches)
         }
         return EditingTrace(startContent: start, endContent: end, txns: txns, isBMPOnly: bmp)
+    }
+
+    /// The file's bytes, gunzipped when its name ends in `.gz`.
+    static func bytes(path: String) throws -> [UInt8] {
+        let data: Data
+        if path.hasSuffix(".gz") {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "exec gzip -dc \"$0\"", path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw CRDTError(.invalidValue, "gzip could not read \(path)") }
+        } else {
+            guard let d = FileManager.default.contents(atPath: path) else { throw CRDTError(.invalidValue, "cannot read \(path)") }
+            data = d
+        }
+        return [UInt8](data)
     }
 }
 

@@ -7,6 +7,8 @@ let usageText = """
       scenario FILE|DIR... [--out DIR]   run differential-test scenarios (scenario-format.md)
       trace PATH.json.gz [--json] [--runs N] [--client-id ID] [--one-transaction]
                                          replay an editing trace and measure the CRDT engine
+      concurrent PATH.json.gz [--json] [--runs N]
+                                         replay a concurrent trace: an agent per replica, forked and merged by its parents
       client [--documents N] [--edits N] [--json]
                                          client core: edit latency, cold open, reconnect vs full re-sync
       rooms PATH.json.gz [--rooms N] [--edits M] [--json]
@@ -32,6 +34,8 @@ case "scenario":
     exit(ScenarioCommand.run(Array(arguments.dropFirst())))
 case "trace":
     exit(TraceCommand.run(Array(arguments.dropFirst())))
+case "concurrent":
+    exit(ConcurrentTraceCommand.run(Array(arguments.dropFirst())))
 case "client":
     exit(await ClientBenchCommand.run(Array(arguments.dropFirst())))
 case "rooms":

@@ -212,6 +212,26 @@ struct DifferentialTests {
         #expect(different.isEmpty, "outputs depend on the process: \(different.prefix(10))")
     }
 
+    @Test("the concurrent editing trace: each agent on its own replica, forked and merged by its parents, ends with the trace's text, in the engine and in Yjs")
+    func concurrentTrace() async throws {
+        guard let node = TestSupport.node else { throw CRDTError(.invalidValue, "node is not installed (apt-get install nodejs node-yjs)") }
+        let trace = TestSupport.sharedDir.appendingPathComponent("traces/concurrent/friendsforever.json.gz").path
+        let bench = TestSupport.packageRoot.appendingPathComponent(".build/debug/nest-bench").path
+        let ours = try await ProcessRunner.run(bench, ["concurrent", trace, "--json", "--runs", "1"])
+        #expect(ours.status == 0 && ours.out.contains(#""ok":true"#), "\(ours.out) \(ours.err)")
+        // The same fork-and-merge replayer on Debian's Yjs: the trace is a valid history, and our replayer reads it as Yjs' does.
+        let esm = try TestSupport.tempDir("yjs-esm")
+        try FileManager.default.createDirectory(at: esm.appendingPathComponent("node_modules"), withIntermediateDirectories: true)
+        for m in ["yjs", "lib0", "isomorphic.js"] {
+            try FileManager.default.createSymbolicLink(atPath: esm.appendingPathComponent("node_modules/\(m)").path, withDestinationPath: "/usr/share/nodejs/\(m)")
+        }
+        let yjs = try await ProcessRunner.run(node, [
+            "--preserve-symlinks", TestSupport.packageRoot.appendingPathComponent("scripts/yjs-concurrent-bench.mjs").path,
+            esm.appendingPathComponent("node_modules/yjs/dist/yjs.mjs").path, trace, "--runs", "1", "--warmup", "0",
+        ])
+        #expect(yjs.status == 0 && yjs.out.contains(#""ok":true"#), "\(yjs.out) \(yjs.err)")
+    }
+
     @Test("the hand-written scenarios meet their expectations and match Yjs")
     func handWritten() async throws {
         let p = try await Self.prepared()
