@@ -35,6 +35,26 @@ struct PushUnitTests {
         }
     }
 
+    @Test("VAPID headers are reused per push service for an hour, then signed anew; another service gets its own")
+    func vapidReuse() throws {
+        let headers = VAPIDHeaders(vapid: VAPID(key: P256.Signing.PrivateKey(), subject: "mailto:ops@nest.test"))
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let a = try #require(URL(string: "https://push.example.net/sub/1")), sameOrigin = try #require(URL(string: "https://push.example.net/sub/2"))
+        let other = try #require(URL(string: "https://fcm.example.com:8443/sub/1"))
+        let first = try headers.header(for: a, now: t0)
+        #expect(try headers.header(for: sameOrigin, now: t0.addingTimeInterval(3_599)) == first)
+        let otherHeader = try headers.header(for: other, now: t0)
+        #expect(otherHeader != first)
+        // The token names its audience: the service's origin, port included.
+        let claims = try #require(otherHeader.split(separator: " ").dropFirst().first?.dropFirst(2).split(separator: ".").dropLast().last)
+        let json = try #require(Base64URL.decode(String(claims.dropLast(claims.hasSuffix(",") ? 1 : 0))))
+        #expect(String(decoding: json, as: UTF8.self).contains(#""aud":"https:\/\/fcm.example.com:8443""#) ||
+                String(decoding: json, as: UTF8.self).contains(#""aud":"https://fcm.example.com:8443""#), "\(String(decoding: json, as: UTF8.self))")
+        let renewed = try headers.header(for: a, now: t0.addingTimeInterval(3_600))
+        #expect(renewed != first, "an hour later the header is signed anew")
+        #expect(try headers.header(for: a, now: t0.addingTimeInterval(3_700)) == renewed)
+    }
+
     @Test("base64url round-trips every length, with and without padding; garbage is refused")
     func base64url() {
         var rng = SeededRandom(seed: 20261207)

@@ -149,8 +149,12 @@ public struct PushDeliverHandler: JobHandler {
         self.backgroundInterval = backgroundInterval
         self.logger = logger
         self.now = now
-        outcomeLog = StoreBatcher { [store] items throws(StoreError) in
-            try await store.recordPushDeliveries(items)
+        // Posted without waiting: a delivery's job slot is not held for the log's write. A log that cannot be
+        // written is reported here; the delivery itself stands either way.
+        outcomeLog = StoreBatcher { [store, logger] items throws(StoreError) in
+            do { try await store.recordPushDeliveries(items) } catch {
+                logger.warning("push outcomes not logged", metadata: ["count": "\(items.count)", "error": "\(error)"])
+            }
             return items.map { _ in () }
         }
         deviceLookup = StoreBatcher { [store] ids throws(StoreError) in
@@ -170,7 +174,7 @@ public struct PushDeliverHandler: JobHandler {
         }
         let provider = device.address.provider
         guard let sender = providers[provider] else {
-            try await log(n, device, "failed", "no \(provider) credentials are configured on this server", job)
+            log(n, device, "failed", "no \(provider) credentials are configured on this server", job)
             metrics.outcome(provider, "unconfigured")
             throw .permanent("no \(provider) credentials are configured on this server")
         }
@@ -187,7 +191,7 @@ public struct PushDeliverHandler: JobHandler {
         switch outcome {
         case .delivered(let id):
             metrics.outcome(provider, "delivered")
-            try await log(n, device, "delivered", id, job)
+            log(n, device, "delivered", id, job)
             return PushJSON.encode(["delivered": id])
         case .gone(let reason, let since):
             metrics.outcome(provider, "gone")
@@ -196,30 +200,26 @@ public struct PushDeliverHandler: JobHandler {
                 throw .retry("\(error)")
             }
             if dropped {
-                try await log(n, device, "dropped", reason, job)
+                log(n, device, "dropped", reason, job)
             } else {
                 // Another delivery dropped it first, or the app registered the address again after the provider's time.
                 let again = (try? await store.device(id: device.id))?.droppedAt == nil
-                try await log(n, device, "failed", again ? "\(reason); registered again since, so kept" : "\(reason); already dropped", job)
+                log(n, device, "failed", again ? "\(reason); registered again since, so kept" : "\(reason); already dropped", job)
             }
             return PushJSON.encode(["gone": reason])
         case .retry(let reason, let after):
             metrics.outcome(provider, "retry")
-            try await log(n, device, "retry", reason, job)
+            log(n, device, "retry", reason, job)
             throw .retry(reason, after: after)
         case .failed(let reason):
             metrics.outcome(provider, "failed")
-            try await log(n, device, "failed", reason, job)
+            log(n, device, "failed", reason, job)
             throw .permanent(reason)
         }
     }
 
-    private func log(_ n: PushNotification, _ device: RegisteredDevice, _ outcome: String, _ detail: String, _ job: Job) async throws(JobFailure) {
-        do {
-            try await outcomeLog.submit(PushDelivery(userID: n.userID, deviceID: device.id, provider: device.address.provider, event: n.event,
-                                                            documentID: n.documentID, outcome: outcome, detail: detail, jobID: job.id, at: epochMillis(now())))
-        } catch {
-            logger.warning("push outcome not logged", metadata: ["device": "\(device.id)", "outcome": "\(outcome)", "error": "\(error)"])
-        }
+    private func log(_ n: PushNotification, _ device: RegisteredDevice, _ outcome: String, _ detail: String, _ job: Job) {
+        outcomeLog.post(PushDelivery(userID: n.userID, deviceID: device.id, provider: device.address.provider, event: n.event,
+                                     documentID: n.documentID, outcome: outcome, detail: detail, jobID: job.id, at: epochMillis(now())))
     }
 }

@@ -1,6 +1,7 @@
 public import Crypto
 public import Foundation
 import SyncProtocol
+import Synchronization
 
 /// RFC 8292 voluntary application server identification: an ES256 JWT for
 /// the push service's origin, sent with the server's public key.
@@ -36,10 +37,41 @@ public struct VAPID: Sendable {
 
     /// The `Authorization` header for a request to `endpoint`, valid for 12 hours from `now`.
     public func authorization(endpoint: URL, now: Date = Date()) throws -> String {
+        try authorization(origin: Self.origin(of: endpoint), now: now)
+    }
+
+    /// The push service's origin, the token's audience: scheme, host and port of the endpoint.
+    static func origin(of endpoint: URL) throws -> String {
         guard let scheme = endpoint.scheme, let host = endpoint.host else { throw WebPushEncryption.Failure(description: "the endpoint has no origin") }
-        let origin = "\(scheme)://\(host)" + (endpoint.port.map { ":\($0)" } ?? "")
+        return "\(scheme)://\(host)" + (endpoint.port.map { ":\($0)" } ?? "")
+    }
+
+    func authorization(origin: String, now: Date) throws -> String {
         let header = #"{"typ":"JWT","alg":"ES256"}"#
         let claims = try JSONSerialization.data(withJSONObject: ["aud": origin, "exp": Int(now.timeIntervalSince1970) + 12 * 3600, "sub": subject], options: [.sortedKeys])
         return "vapid t=\(try ES256Token.sign(header: Array(header.utf8), claims: Array(claims), with: key)), k=\(publicKeyBase64URL)"
+    }
+}
+
+/// VAPID headers reused per push service: a token is good for 12 hours, and
+/// signing one for every message would make ECDSA the largest cost of a
+/// delivery. A header is reused for at most an hour, so it always has hours
+/// of validity left when the push service checks it.
+final class VAPIDHeaders: Sendable {
+    private let vapid: VAPID
+    private let reuseFor: TimeInterval
+    private let cache = Mutex<[String: (header: String, issued: Date)]>([:])
+
+    init(vapid: VAPID, reuseFor: TimeInterval = 3600) {
+        self.vapid = vapid
+        self.reuseFor = reuseFor
+    }
+
+    func header(for endpoint: URL, now: Date = Date()) throws -> String {
+        let origin = try VAPID.origin(of: endpoint)
+        if let kept = cache.withLock({ $0[origin] }), now.timeIntervalSince(kept.issued) < reuseFor, now >= kept.issued { return kept.header }
+        let header = try vapid.authorization(origin: origin, now: now)
+        cache.withLock { $0[origin] = (header, now) }
+        return header
     }
 }

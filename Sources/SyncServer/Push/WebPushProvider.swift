@@ -12,11 +12,13 @@ public struct WebPushProvider: PushProvider {
     let http: HTTPClient
     let vapid: VAPID
     let timeout: TimeAmount
+    private let headers: VAPIDHeaders
 
     public init(http: HTTPClient, vapid: VAPID, timeout: TimeAmount = .seconds(10)) {
         self.http = http
         self.vapid = vapid
         self.timeout = timeout
+        headers = VAPIDHeaders(vapid: vapid)
     }
 
     public func send(_ n: PushNotification, to device: RegisteredDevice) async -> PushOutcome {
@@ -29,7 +31,7 @@ public struct WebPushProvider: PushProvider {
             // Padding to a multiple of 64 bytes keeps the length from telling which text it is.
             let plain = Array((n.event.isSilent ? #"{"event":"background"}"# : n.payloadJSON).utf8)
             body = try WebPushEncryption.encrypt(plain, p256dh: key, auth: secret, padding: (64 - (plain.count + 1) % 64) % 64)
-            authorization = try vapid.authorization(endpoint: url)
+            authorization = try headers.header(for: url)
         } catch {
             return .failed("\(error)")
         }

@@ -64,11 +64,14 @@ extension SQLiteDocumentStore: JobStore {
 
     public func completeAll(_ completions: [JobCompletion], now: Int64) async throws(StoreError) -> [Bool] {
         try await write("complete") { db in
-            try completions.map { c in
-                try db.execute(sql: """
-                    UPDATE jobs SET state = 'completed', result = ?, finalized_at = ?, lease_until = NULL
-                    WHERE id = ? AND state = 'running' AND attempt = ? AND attempted_by = ?
-                    """, arguments: [c.result, now, c.claim.id, c.claim.attempt, c.claim.worker])
+            // Prepared once per connection and reused: a group holds many completions, and compiling the same
+            // statement for each would cost more than running it.
+            let update = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 'completed', result = ?, finalized_at = ?, lease_until = NULL
+                WHERE id = ? AND state = 'running' AND attempt = ? AND attempted_by = ?
+                """)
+            return try completions.map { c in
+                try update.execute(arguments: [c.result, now, c.claim.id, c.claim.attempt, c.claim.worker])
                 return db.changesCount > 0
             }
         }

@@ -82,10 +82,12 @@ extension SQLiteDocumentStore: PushStore {
 
     public func recordPushDeliveries(_ deliveries: [PushDelivery]) async throws(StoreError) {
         try await write("push log") { db in
+            // One prepared statement for the whole group (and, cached, for later groups).
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO push_deliveries (user_id, device_id, provider, event, doc_id, outcome, detail, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             for d in deliveries {
-                try db.execute(sql: """
-                    INSERT INTO push_deliveries (user_id, device_id, provider, event, doc_id, outcome, detail, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [d.userID, d.deviceID, d.provider, d.event.rawValue, d.documentID, d.outcome, d.detail, d.jobID, d.at])
+                try insert.execute(arguments: [d.userID, d.deviceID, d.provider, d.event.rawValue, d.documentID, d.outcome, d.detail, d.jobID, d.at])
             }
         }
     }

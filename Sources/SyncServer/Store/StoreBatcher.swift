@@ -10,7 +10,8 @@ import Synchronization
 final class StoreBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private struct Waiting: Sendable {
         var item: Item
-        var continuation: CheckedContinuation<Result<Output, StoreError>, Never>
+        /// Nil for an item posted without waiting (see ``post(_:)``).
+        var continuation: CheckedContinuation<Result<Output, StoreError>, Never>?
     }
 
     private struct Queue: Sendable {
@@ -43,20 +44,32 @@ final class StoreBatcher<Item: Sendable, Output: Sendable>: Sendable {
 
     func submit(_ item: Item) async throws(StoreError) -> Output {
         let result: Result<Output, StoreError> = await withCheckedContinuation { continuation in
-            let startFlush = queue.withLock { q -> Bool in
-                q.waiting.append(Waiting(item: item, continuation: continuation))
-                if q.flushing { return false }
-                q.flushing = true
-                return true
-            }
-            // The caller that found no flush running starts one; it ends when nothing is left.
-            guard startFlush else { return }
-            switch runner {
-            case .async(let run): Task { await self.flush(run) }
-            case .blocking(let run, let thread): thread.async { self.flushBlocking(run) }
-            }
+            enqueue(Waiting(item: item, continuation: continuation))
         }
         return try result.get()
+    }
+
+    /// Queues an item for the next group without waiting for it to be
+    /// written: for records nobody reads back right away (a delivery log),
+    /// whose write should not hold up the caller. The runner reports its own
+    /// failures; nothing is returned here.
+    func post(_ item: Item) {
+        enqueue(Waiting(item: item, continuation: nil))
+    }
+
+    private func enqueue(_ waiting: Waiting) {
+        let startFlush = queue.withLock { q -> Bool in
+            q.waiting.append(waiting)
+            if q.flushing { return false }
+            q.flushing = true
+            return true
+        }
+        // The caller that found no flush running starts one; it ends when nothing is left.
+        guard startFlush else { return }
+        switch runner {
+        case .async(let run): Task { await self.flush(run) }
+        case .blocking(let run, let thread): thread.async { self.flushBlocking(run) }
+        }
     }
 
     /// The next group, or nil (and no flush running) when nothing is queued.
@@ -89,12 +102,12 @@ final class StoreBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private static func finish(_ batch: [Waiting], _ outcome: Result<[Output], StoreError>) {
         switch outcome {
         case .success(let outputs) where outputs.count == batch.count:
-            for (w, o) in zip(batch, outputs) { w.continuation.resume(returning: .success(o)) }
+            for (w, o) in zip(batch, outputs) { w.continuation?.resume(returning: .success(o)) }
         case .success(let outputs):
             let error = StoreError(.unavailable, "a batched store call returned \(outputs.count) results for \(batch.count) items")
-            for w in batch { w.continuation.resume(returning: .failure(error)) }
+            for w in batch { w.continuation?.resume(returning: .failure(error)) }
         case .failure(let error):
-            for w in batch { w.continuation.resume(returning: .failure(error)) }
+            for w in batch { w.continuation?.resume(returning: .failure(error)) }
         }
     }
 }
