@@ -7,7 +7,8 @@ fields as `nest-bench trace --json`.
 
 Replay and remote apply cross the Python binding once per edit or update, so
 they measure Yrs plus pycrdt's per-call cost; encode and load are one call
-each and measure Yrs itself. As for Yjs: a cold first round reported as
+each and measure Yrs itself. Positions are converted to the UTF-8 byte
+offsets pycrdt takes before timing. As for Yjs: a cold first round reported as
 *_cold_ms, then --warmup untimed rounds, then --runs timed ones (medians).
 
   python yrs-trace-bench.py TRACE.json.gz [--runs N] [--warmup W] [--client-id ID]
@@ -38,9 +39,21 @@ while i < len(args):
 
 with gzip.open(trace_path) as f:
     trace = json.load(f)
-# pycrdt's Text counts code points, as the trace does: no conversion needed.
 patches = sum(len(t["patches"]) for t in trace["txns"])
 start, end = trace.get("startContent") or "", trace["endContent"]
+# pycrdt's Text takes UTF-8 byte offsets; the trace counts code points. A trace with any non-ASCII character gets its
+# positions and lengths converted once, before anything is timed, on a mirror of the text.
+if not (start.isascii() and all(len(p) < 3 or p[2].isascii() for t in trace["txns"] for p in t["patches"])):
+    mirror = start
+    for t in trace["txns"]:
+        converted = []
+        for p in t["patches"]:
+            pos, delete, ins = p[0], p[1], (p[2] if len(p) > 2 else "")
+            at = len(mirror[:pos].encode("utf-8"))
+            gone = len(mirror[pos:pos + delete].encode("utf-8"))
+            mirror = mirror[:pos] + ins + mirror[pos + delete:]
+            converted.append([at, gone, ins])
+        t["patches"] = converted
 
 
 def now_ms():
