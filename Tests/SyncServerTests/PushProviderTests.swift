@@ -5,6 +5,7 @@ import SyncProtocol
 @testable import SyncServer
 import TestHarness
 import TestBasics
+import NIOCore
 import NIOSSL
 import Synchronization
 import Testing
@@ -196,11 +197,14 @@ struct APNsFCMProviderTests {
         defer { fake.stop() }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.additionalTrustRoots = [.file(fake.certificateFile)]
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, redirectConfiguration: .disallow))
+        // Generous deadlines: this test starts with the suite, while the CRDT suites keep both cores busy, and a TLS and
+        // HTTP/2 set-up that waits its turn there is not what it checks (the contract and the mapping are).
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(60))))
         // Token time runs from 50 minutes ago, so that moving it on stays in the past for the server.
         let clock = Mutex(Date().addingTimeInterval(-50 * 60))
         let token = APNsProviderToken(key: key, keyID: "KEY1234567", teamID: "TEAM123456", now: { clock.withLock { $0 } })
-        let provider = APNsProvider(http: http, token: token, baseURL: fake.baseURL)
+        let provider = APNsProvider(http: http, token: token, baseURL: fake.baseURL, timeout: .seconds(60))
 
         let outcomes = try await withThrowingTaskGroup(of: PushOutcome.self) { group in
             for i in 0..<200 {

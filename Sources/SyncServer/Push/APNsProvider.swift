@@ -82,16 +82,9 @@ public struct APNsProvider: PushProvider {
             ? APS(alert: nil, sound: nil, threadID: nil, contentAvailable: 1)
             : APS(alert: .init(title: n.title, body: n.body), sound: "default", threadID: n.documentID, contentAvailable: nil)
         let payload = Payload(aps: aps, event: n.event.rawValue, documentID: n.documentID, actor: n.event.isSilent ? nil : n.actor)
-        guard let data = try? payloadEncoder.encode(payload), data.count <= maxPayloadBytes else { return nil }
+        guard let data = try? PushJSON.sortedEncoder.encode(payload), data.count <= maxPayloadBytes else { return nil }
         return Array(data)
     }
-
-    /// Sorted keys: the same notification is the same bytes.
-    private static let payloadEncoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }()
 
     private struct Payload: Encodable {
         var aps: APS

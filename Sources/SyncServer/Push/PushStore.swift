@@ -72,13 +72,23 @@ enum PushSchema {
     ]
 }
 
-/// JSON of the stored columns.
+/// JSON of the stored columns and of what the providers are sent; one
+/// encoder and decoder each, shared, instead of one made per message.
 enum PushJSON {
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+    /// Sorted keys: the same notification is the same bytes (payloads sent to providers and devices).
+    static let sortedEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
     static func encode(_ value: some Encodable) -> String {
-        (try? String(decoding: JSONEncoder().encode(value), as: UTF8.self)) ?? "{}"
+        (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ what: String) throws(StoreError) -> T {
-        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch { throw StoreError(.corrupt, "\(what) is not valid JSON: \(error)") }
+        do { return try decoder.decode(type, from: Data(text.utf8)) } catch { throw StoreError(.corrupt, "\(what) is not valid JSON: \(error)") }
     }
 }

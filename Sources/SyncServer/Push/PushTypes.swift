@@ -57,15 +57,8 @@ public struct PushNotification: Sendable, Codable, Equatable {
     /// The payload of the in-band `event` message and of a push's data.
     public var payloadJSON: String {
         let o: [String: String] = ["title": title, "body": body, "documentID": documentID, "actor": actor]
-        return (try? String(decoding: Self.payloadEncoder.encode(o), as: UTF8.self)) ?? "{}"
+        return (try? String(decoding: PushJSON.sortedEncoder.encode(o), as: UTF8.self)) ?? "{}"
     }
-
-    /// Sorted keys: the same notification is the same bytes.
-    private static let payloadEncoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }()
 }
 
 /// A device registered for pushes.
